@@ -1,0 +1,150 @@
+//! The consumer loop: one delivery at a time, acknowledged only after the handler returned
+//! (so after its transaction committed); reconnects with backoff when the broker goes away.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use futures_util::StreamExt;
+use lapin::{
+    message::Delivery,
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+    },
+    types::FieldTable,
+};
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use super::{Broker, BrokerError, reconnect_delays, topology::WorkQueue};
+use crate::{events::Envelope, telemetry::error_chain};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The message can never be handled (malformed, unknown schema): dead-letter it now.
+    #[error("poison message: {0}")]
+    Poison(String),
+    /// Handling failed for a reason that may pass (the database is restarting): requeue.
+    /// The queue's delivery limit dead-letters a message that keeps failing.
+    #[error("handling failed, will retry")]
+    Retry(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Retry(Box::new(error))
+    }
+}
+
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Parses a delivery's body as an event envelope; a body that does not parse is poison.
+pub fn decode_envelope<T: DeserializeOwned>(
+    delivery: &Delivery,
+) -> Result<Envelope<T>, HandlerError> {
+    serde_json::from_slice(&delivery.data)
+        .map_err(|error| HandlerError::Poison(format!("not a valid event: {error}")))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConsumeError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("RabbitMQ channel failed")]
+    Amqp(#[from] lapin::Error),
+    #[error("the broker cancelled the consumer (queue deleted?)")]
+    CancelledByBroker,
+}
+
+pub struct Consumer<H> {
+    pub broker: Broker,
+    pub queue: WorkQueue,
+    pub prefetch: u16,
+    pub handler: Arc<H>,
+}
+
+/// Pause before requeueing a delivery whose handler asked for a retry, so a database outage
+/// does not spin the message through the broker.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+impl<H: Handler> Consumer<H> {
+    /// Consumes until `shutdown` is cancelled. Broker failures are logged and retried forever.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut delays = reconnect_delays();
+        while !shutdown.is_cancelled() {
+            match self.consume(&shutdown).await {
+                Ok(()) => break,
+                Err(error) => {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(queue = self.queue.name, error = %error_chain(&error), ?delay, "consumer lost the broker; reconnecting");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {},
+                    }
+                }
+            }
+        }
+        tracing::info!(queue = self.queue.name, "consumer stopped");
+    }
+
+    async fn consume(&self, shutdown: &CancellationToken) -> Result<(), ConsumeError> {
+        let channel = self.broker.channel().await?;
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await?;
+        let mut deliveries = channel
+            .basic_consume(
+                self.queue.name.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue = self.queue.name, "consuming");
+        loop {
+            let delivery = tokio::select! {
+                () = shutdown.cancelled() => {
+                    // Unacknowledged prefetched deliveries return to the queue when the
+                    // channel closes.
+                    let _ = channel.close(200, "shutting down".into()).await;
+                    return Ok(());
+                }
+                next = deliveries.next() => match next {
+                    Some(delivery) => delivery?,
+                    None => return Err(ConsumeError::CancelledByBroker),
+                },
+            };
+            self.settle(delivery).await?;
+        }
+    }
+
+    async fn settle(&self, delivery: Delivery) -> Result<(), lapin::Error> {
+        let message_id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(ToString::to_string);
+        match self.handler.handle(&delivery).await {
+            Ok(()) => {
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+            Err(HandlerError::Poison(reason)) => {
+                tracing::error!(queue = self.queue.name, ?message_id, %reason, "dead-lettering message");
+                delivery
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await?;
+            }
+            Err(error @ HandlerError::Retry(_)) => {
+                tracing::warn!(queue = self.queue.name, ?message_id, error = %error_chain(&error), "requeueing message");
+                tokio::time::sleep(RETRY_PAUSE).await;
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! RabbitMQ: one connection per process, the topology, confirmed publishing and a consumer
+//! loop that acknowledges only after the handler's work is committed.
+
+mod consume;
+mod publish;
+pub mod topology;
+
+pub use consume::{Consumer, Handler, HandlerError, decode_envelope};
+pub use publish::{OutgoingMessage, PublishError, Publisher};
+
+use std::{sync::Arc, time::Duration};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use lapin::{Channel, Connection, ConnectionProperties};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot connect to RabbitMQ at amqp.url")]
+    Connect(#[source] lapin::Error),
+    #[error("cannot open a RabbitMQ channel")]
+    Channel(#[source] lapin::Error),
+    #[error("cannot declare the RabbitMQ topology")]
+    Topology(#[source] lapin::Error),
+}
+
+/// A shared, lazily re-established connection. Channels are cheap; connections are not.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: SecretString,
+    name: String,
+    connection: Mutex<Option<Connection>>,
+}
+
+impl Broker {
+    /// Connects once, so a wrong URL or a broker that is down fails start-up with a clear error.
+    pub async fn connect(url: SecretString, name: &str) -> Result<Self, BrokerError> {
+        let broker = Self {
+            inner: Arc::new(Inner {
+                url,
+                name: name.to_owned(),
+                connection: Mutex::new(None),
+            }),
+        };
+        broker.channel().await?;
+        Ok(broker)
+    }
+
+    /// A new channel on the live connection, reconnecting first if the connection died.
+    pub async fn channel(&self) -> Result<Channel, BrokerError> {
+        let mut slot = self.inner.connection.lock().await;
+        if let Some(connection) = slot.as_ref().filter(|c| c.status().connected()) {
+            return connection
+                .create_channel()
+                .await
+                .map_err(BrokerError::Channel);
+        }
+        // The connection name shows up in the management UI, so ops can tell services apart.
+        let properties =
+            ConnectionProperties::default().with_connection_name(self.inner.name.clone().into());
+        let connection = Connection::connect(self.inner.url.expose_secret(), properties)
+            .await
+            .map_err(BrokerError::Connect)?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(BrokerError::Channel)?;
+        *slot = Some(connection);
+        Ok(channel)
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.inner
+            .connection
+            .try_lock()
+            .map(|slot| slot.as_ref().is_some_and(|c| c.status().connected()))
+            // Someone holds the lock to reconnect or open a channel: report the last known state
+            // generously rather than flap readiness.
+            .unwrap_or(true)
+    }
+
+    pub async fn close(&self) {
+        if let Some(connection) = self.inner.connection.lock().await.take() {
+            let _ = connection.close(200, "shutting down".into()).await;
+        }
+    }
+}
+
+/// Delays between reconnection attempts: exponential with jitter, capped at 30 s, forever.
+pub(crate) fn reconnect_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}

@@ -1,0 +1,111 @@
+//! Publishing with publisher confirms and `mandatory`: a message counts as sent only when the
+//! broker acknowledged it AND routed it to at least one queue.
+
+use lapin::{
+    BasicProperties, Channel, options::BasicPublishOptions, options::ConfirmSelectOptions,
+};
+use uuid::Uuid;
+
+use super::{Broker, BrokerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("RabbitMQ failed the publish")]
+    Amqp(#[from] lapin::Error),
+    #[error("RabbitMQ refused the message (nack)")]
+    Nacked,
+    /// lapin reports an unroutable mandatory message as acked; the returned message says otherwise.
+    #[error("no queue is bound for {exchange}/{routing_key}: {reply_code} {reply_text}")]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+        reply_code: u16,
+        reply_text: String,
+    },
+}
+
+pub struct OutgoingMessage<'a> {
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    pub event_id: Uuid,
+    pub correlation_id: Uuid,
+    pub payload: &'a [u8],
+}
+
+/// A channel in confirm mode, reopened when it dies.
+pub struct Publisher {
+    broker: Broker,
+    channel: Option<Channel>,
+}
+
+impl Publisher {
+    pub fn new(broker: Broker) -> Self {
+        Self {
+            broker,
+            channel: None,
+        }
+    }
+
+    async fn channel(&mut self) -> Result<&Channel, PublishError> {
+        if self
+            .channel
+            .as_ref()
+            .is_none_or(|c| !c.status().connected())
+        {
+            let channel = self.broker.channel().await?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            self.channel = Some(channel);
+        }
+        Ok(self.channel.as_ref().expect("channel was just opened"))
+    }
+
+    /// Publishes one persistent JSON message and waits for its confirm.
+    pub async fn publish(&mut self, message: &OutgoingMessage<'_>) -> Result<(), PublishError> {
+        let result = self.try_publish(message).await;
+        if matches!(result, Err(PublishError::Amqp(_) | PublishError::Broker(_))) {
+            // Whatever state the channel is in, the next publish starts on a fresh one.
+            self.channel = None;
+        }
+        result
+    }
+
+    async fn try_publish(&mut self, message: &OutgoingMessage<'_>) -> Result<(), PublishError> {
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(message.event_id.to_string().into())
+            .with_correlation_id(message.correlation_id.to_string().into())
+            .with_type(message.routing_key.into());
+        let confirm = self
+            .channel()
+            .await?
+            .basic_publish(
+                message.exchange.into(),
+                message.routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                message.payload,
+                properties,
+            )
+            .await?
+            .await?;
+        if !confirm.is_ack() {
+            return Err(PublishError::Nacked);
+        }
+        if let Some(returned) = confirm.take_message() {
+            return Err(PublishError::Unroutable {
+                exchange: message.exchange.to_owned(),
+                routing_key: message.routing_key.to_owned(),
+                reply_code: returned.reply_code,
+                reply_text: returned.reply_text.to_string(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! The PostgreSQL pool and the embedded migrations.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::{PgPool, Postgres, Transaction, postgres::PgPoolOptions};
+use uuid::Uuid;
+
+use crate::configuration::DatabaseSettings;
+
+/// Every migration in `migrations/`, compiled in: no database is needed to build.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("cannot connect to the database named by database.url")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot bring the database schema up to date")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Connects (failing fast when the database is unreachable) and applies pending migrations.
+/// Migrations take an advisory lock, so services starting together do not race.
+pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, DatabaseError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(settings.url.expose_secret())
+        .await
+        .map_err(DatabaseError::Connect)?;
+    MIGRATOR.run(&pool).await.map_err(DatabaseError::Migrate)?;
+    Ok(pool)
+}
+
+/// Claims an event for a consumer by inserting it: `false` means it was handled before and
+/// the delivery is a redelivery to acknowledge without doing anything.
+pub async fn claim_event(
+    tx: &mut Transaction<'_, Postgres>,
+    consumer: &str,
+    event_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(consumer)
+    .bind(event_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}

@@ -1,0 +1,57 @@
+//! Domain types shared by the services. Each carries its meaning, so a booking id cannot be
+//! passed where a lock id is expected, and a PIN never shows up in a log.
+
+mod ids;
+mod pin;
+mod time;
+
+pub use ids::{AccessId, BookingId, CategoryId, GuestId, IdError, LocationId, LockId, SpaceId};
+pub use pin::{Pin, PinError};
+pub use time::{BookingWindow, LockLocalWindow, PinValidity, TimeZone, TimeZoneError, WindowError};
+
+use serde::{Deserialize, Serialize};
+
+/// What a space is, as the booking system sees it. Only whole-bookable spaces get a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "space_kind", rename_all = "snake_case")]
+pub enum SpaceKind {
+    BookableAsWhole,
+    Container,
+    Seat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "booking_status", rename_all = "snake_case")]
+pub enum BookingStatus {
+    /// Awaiting verification or mediation: no PIN yet.
+    Tentative,
+    Confirmed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "pin_state", rename_all = "snake_case")]
+pub enum PinState {
+    NotApplicable,
+    Pending,
+    Issued,
+    Failed,
+    Revoked,
+}
+
+/// The patron's contact details as the booking system sent them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patron {
+    pub name: String,
+    pub email: String,
+}
+
+impl std::fmt::Debug for Patron {
+    // Personal data stays out of logs; the name's first letter is enough to tell two apart.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Patron").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,11 @@
+//! What the lockbridge services share: configuration, telemetry, the database, the AMQP
+//! runtime, event and domain types, and the RemoteLock client.
+
+pub mod amqp;
+pub mod configuration;
+pub mod db;
+pub mod domain;
+pub mod events;
+pub mod health;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,52 @@
+//! Logging: human-readable by default, JSON lines when `log.format = "json"`.
+
+use serde::Deserialize;
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+/// Installs the global subscriber. Safe to call more than once (tests): later calls are no-ops.
+pub fn init(service: &'static str, settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},lapin=warn,sqlx=warn", settings.level)));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match settings.format {
+        LogFormat::Human => registry.with(fmt::layer().with_target(false)).try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+            )
+            .try_init(),
+    };
+    if result.is_ok() {
+        tracing::info!(service, "logging started");
+    }
+}
+
+/// Renders an error with its whole cause chain on one line, for logs and stored failures.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
