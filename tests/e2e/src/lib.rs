@@ -1,1 +1,12 @@
+//! Test harness: every test gets its own PostgreSQL database and its own RabbitMQ virtual
+//! host, so tests run in parallel against the real servers without seeing each other.
 
+pub mod database;
+
+pub use database::TestDatabase;
+
+/// Where the test servers are; override with the same variables CI sets.
+pub fn postgres_admin_url() -> String {
+    std::env::var("LOCKBRIDGE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
