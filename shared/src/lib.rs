@@ -7,5 +7,10 @@ pub mod db;
 pub mod domain;
 pub mod events;
 pub mod health;
+pub mod jobs;
+pub mod outbox;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod wakeup;
+

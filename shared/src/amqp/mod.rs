@@ -92,7 +92,7 @@ impl Broker {
 }
 
 /// Delays between reconnection attempts: exponential with jitter, capped at 30 s, forever.
-pub(crate) fn reconnect_delays() -> impl Iterator<Item = Duration> {
+pub fn reconnect_delays() -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(30))

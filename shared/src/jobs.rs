@@ -1,0 +1,263 @@
+//! Durable jobs: work that must survive restarts and be retried with backoff without holding
+//! a broker delivery (design §4). Claimed with `FOR UPDATE SKIP LOCKED` under a lease, woken by
+//! `NOTIFY`, soonest deadline first.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, Utc};
+use serde::{Serialize, de::DeserializeOwned};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+
+use crate::{telemetry::error_chain, wakeup::Wakeup};
+
+/// What a new request for an existing job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Run it again with the new payload (a booking changed: reconcile once more).
+    Requeue,
+    /// Keep the existing job (an email for this PIN version is already on its way or sent).
+    Ignore,
+}
+
+/// Adds or renews the job `key` in `queue` inside the caller's transaction. `priority_at` orders
+/// a backlog: the soonest deadline runs first.
+pub async fn enqueue<T: Serialize>(
+    tx: &mut Transaction<'_, Postgres>,
+    queue: &str,
+    key: &str,
+    payload: &T,
+    priority_at: DateTime<Utc>,
+    on_conflict: OnConflict,
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_value(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let conflict = match on_conflict {
+        OnConflict::Ignore => "DO NOTHING",
+        // A running job keeps running; its version changes so it is queued again when done.
+        OnConflict::Requeue => {
+            "DO UPDATE SET payload = EXCLUDED.payload, priority_at = EXCLUDED.priority_at,
+                version = jobs.version + 1, run_at = now(), updated_at = now(), last_error = NULL,
+                attempts = CASE WHEN jobs.state = 'running' THEN jobs.attempts ELSE 0 END,
+                state = CASE WHEN jobs.state = 'running' THEN 'running'::job_state ELSE 'queued' END"
+        }
+    };
+    sqlx::query(&format!(
+        "INSERT INTO jobs (queue, job_key, payload, priority_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (queue, job_key) {conflict}"
+    ))
+    .bind(queue)
+    .bind(key)
+    .bind(payload)
+    .bind(priority_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// How a run ended when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another try: after `retry_after` if the other side said when, else per the policy.
+    #[error("{error}")]
+    Transient { error: String, retry_after: Option<Duration> },
+    /// Will not succeed by retrying: stop, and let staff see why.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+pub struct Job<T> {
+    pub id: i64,
+    pub key: String,
+    pub payload: T,
+    /// 1 on the first run.
+    pub attempt: i32,
+}
+
+pub trait JobHandler: Send + Sync + 'static {
+    type Payload: DeserializeOwned + Send + Sync;
+    const QUEUE: &'static str;
+
+    fn run(&self, job: &Job<Self::Payload>) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// Called once when the job stops for good (permanent error or attempts exhausted).
+    fn gave_up(
+        &self,
+        job: &Job<Self::Payload>,
+        error: &JobError,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// Exponential backoff with jitter between attempts, capped, then give up.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: i32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // About a day and a half of retries before staff are asked to step in.
+        Self { first_delay: Duration::from_secs(2), max_delay: Duration::from_secs(30 * 60), max_attempts: 80 }
+    }
+}
+
+impl RetryPolicy {
+    pub fn delay_after(&self, attempt: i32) -> Duration {
+        ExponentialBuilder::default()
+            .with_min_delay(self.first_delay)
+            .with_max_delay(self.max_delay)
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth(usize::try_from(attempt.saturating_sub(1)).unwrap_or(0))
+            .unwrap_or(self.max_delay)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: i64,
+    job_key: String,
+    payload: serde_json::Value,
+    attempts: i32,
+    version: i32,
+}
+
+pub struct Worker<H> {
+    pub pool: PgPool,
+    pub handler: Arc<H>,
+    pub policy: RetryPolicy,
+    /// A job whose worker died is taken over once its lease has run out.
+    pub lease: Duration,
+}
+
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+impl<H: JobHandler> Worker<H> {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut wakeup = Wakeup::new(self.pool.clone(), format!("jobs_{}", H::QUEUE));
+        while !shutdown.is_cancelled() {
+            wakeup.subscribe().await;
+            let pause = match self.run_one().await {
+                Ok(true) => continue,
+                Ok(false) => self.next_due_in().await.unwrap_or(IDLE_POLL),
+                Err(error) => {
+                    tracing::warn!(queue = H::QUEUE, error = %error_chain(&error), "job queue unavailable");
+                    IDLE_POLL
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = wakeup.wait(pause) => {},
+            }
+        }
+        tracing::info!(queue = H::QUEUE, "job worker stopped");
+    }
+
+    async fn next_due_in(&self) -> Result<Duration, sqlx::Error> {
+        let next: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT min(CASE WHEN state = 'queued' THEN run_at ELSE lease_until END) FROM jobs
+             WHERE queue = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(H::QUEUE)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next
+            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(IDLE_POLL)
+            .min(IDLE_POLL))
+    }
+
+    /// Claims and runs the most urgent due job. `false` when none is due.
+    async fn run_one(&self) -> Result<bool, sqlx::Error> {
+        let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::minutes(5));
+        let claimed: Option<ClaimedRow> = sqlx::query_as(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = now() + $2,
+                 updated_at = now()
+             WHERE id = (
+                 SELECT id FROM jobs
+                 WHERE queue = $1 AND ((state = 'queued' AND run_at <= now())
+                                       OR (state = 'running' AND lease_until < now()))
+                 ORDER BY priority_at, id
+                 LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING id, job_key, payload, attempts, version",
+        )
+        .bind(H::QUEUE)
+        .bind(lease)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = claimed else { return Ok(false) };
+        let payload = match serde_json::from_value(row.payload) {
+            Ok(payload) => payload,
+            Err(error) => {
+                self.finish(row.id, row.version, Outcome::Failed(format!("unreadable job payload: {error}"))).await?;
+                return Ok(true);
+            }
+        };
+        let job = Job { id: row.id, key: row.job_key, payload, attempt: row.attempts };
+        let outcome = match self.handler.run(&job).await {
+            Ok(()) => Outcome::Succeeded,
+            Err(error @ JobError::Transient { .. }) if job.attempt < self.policy.max_attempts => {
+                let JobError::Transient { retry_after, .. } = &error else { unreachable!() };
+                let delay = retry_after.unwrap_or_else(|| self.policy.delay_after(job.attempt));
+                tracing::warn!(queue = H::QUEUE, key = %job.key, attempt = job.attempt, ?delay, %error, "job failed; will retry");
+                Outcome::Retry(delay, error.to_string())
+            }
+            Err(error) => {
+                tracing::error!(queue = H::QUEUE, key = %job.key, attempt = job.attempt, %error, "job failed for good");
+                self.handler.gave_up(&job, &error).await?;
+                Outcome::Failed(error.to_string())
+            }
+        };
+        self.finish(job.id, row.version, outcome).await?;
+        Ok(true)
+    }
+
+    async fn finish(&self, id: i64, version: i32, outcome: Outcome) -> Result<(), sqlx::Error> {
+        let (state, delay, error) = match outcome {
+            Outcome::Succeeded => ("succeeded", Duration::ZERO, None),
+            Outcome::Retry(delay, error) => ("queued", delay, Some(error)),
+            Outcome::Failed(error) => ("failed", Duration::ZERO, Some(error)),
+        };
+        // Asked for again while running (version moved on): run again now, whatever happened.
+        sqlx::query(
+            "UPDATE jobs SET
+                 state = CASE WHEN version = $2 THEN $3::job_state ELSE 'queued' END,
+                 run_at = CASE WHEN version = $2 THEN now() + $4 ELSE now() END,
+                 attempts = CASE WHEN version = $2 THEN attempts ELSE 0 END,
+                 last_error = $5, lease_until = NULL, updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(state)
+        .bind(chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)))
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+enum Outcome {
+    Succeeded,
+    Retry(Duration, String),
+    Failed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_stay_capped() {
+        let policy = RetryPolicy { first_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60), max_attempts: 10 };
+        let first = policy.delay_after(1);
+        assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2), "{first:?}");
+        let later = policy.delay_after(5);
+        assert!(later >= Duration::from_secs(16), "{later:?}");
+        assert!(policy.delay_after(40) <= Duration::from_secs(120));
+    }
+}

@@ -1,0 +1,168 @@
+//! The transactional outbox: an event is written in the same transaction as the change it
+//! announces, and a relay publishes it afterwards (design §4). Rows are marked sent only after
+//! RabbitMQ confirmed them, so a crash at any instant republishes rather than loses; consumers
+//! deduplicate by `event_id`.
+
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    amqp::{Broker, OutgoingMessage, Publisher},
+    events::Envelope,
+    telemetry::error_chain,
+    wakeup::Wakeup,
+};
+
+/// Adds `event` to the producer's outbox inside the caller's transaction.
+pub async fn enqueue<T: Serialize + DeserializeOwned>(
+    tx: &mut Transaction<'_, Postgres>,
+    producer: &str,
+    event: &Envelope<T>,
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO outbox (producer, event_id, exchange, routing_key, payload)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(producer)
+    .bind(event.event_id)
+    .bind(event.event_type.exchange())
+    .bind(event.event_type.as_str())
+    .bind(payload)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: i64,
+    event_id: Uuid,
+    exchange: String,
+    routing_key: String,
+    payload: serde_json::Value,
+}
+
+/// Publishes one producer's outbox, woken by `NOTIFY` on insert and, as a safety net for a
+/// lost notification, by a slow poll.
+pub struct Relay {
+    pub pool: PgPool,
+    pub broker: Broker,
+    pub producer: &'static str,
+}
+
+const BATCH: i64 = 100;
+const POLL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("outbox database access failed")]
+    Database(#[from] sqlx::Error),
+    #[error("publishing event {event_id} failed")]
+    Publish {
+        event_id: Uuid,
+        #[source]
+        source: crate::amqp::PublishError,
+    },
+}
+
+impl Relay {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut publisher = Publisher::new(self.broker.clone());
+        let mut wakeup = Wakeup::new(self.pool.clone(), format!("outbox_{}", self.producer));
+        let mut delays = crate::amqp::reconnect_delays();
+        while !shutdown.is_cancelled() {
+            wakeup.subscribe().await;
+            match self.drain(&mut publisher).await {
+                Ok(()) => delays = crate::amqp::reconnect_delays(),
+                Err(error) => {
+                    let delay = delays.next().unwrap_or(POLL);
+                    tracing::warn!(producer = self.producer, error = %error_chain(&error), ?delay, "outbox relay failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = wakeup.wait(POLL) => {},
+            }
+        }
+        tracing::info!(producer = self.producer, "outbox relay stopped");
+    }
+
+    /// Publishes until the outbox is empty. Each batch is locked (`SKIP LOCKED`, so two relays
+    /// of one producer never publish the same row concurrently) and marked sent in the same
+    /// transaction, after every confirm arrived.
+    async fn drain(&self, publisher: &mut Publisher) -> Result<(), RelayError> {
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let rows: Vec<OutboxRow> = sqlx::query_as(
+                "SELECT id, event_id, exchange, routing_key, payload FROM outbox
+                 WHERE producer = $1 AND published_at IS NULL
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(self.producer)
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut sent = Vec::with_capacity(rows.len());
+            let mut failure = None;
+            for row in &rows {
+                match self.publish(publisher, row).await {
+                    Ok(()) => sent.push(row.id),
+                    Err(error) => {
+                        failure = Some((row.id, error));
+                        break;
+                    }
+                }
+            }
+            sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1)")
+                .bind(&sent)
+                .execute(&mut *tx)
+                .await?;
+            if let Some((id, error)) = &failure {
+                sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(error_chain(error))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            if let Some((_, error)) = failure {
+                return Err(error);
+            }
+        }
+    }
+
+    async fn publish(&self, publisher: &mut Publisher, row: &OutboxRow) -> Result<(), RelayError> {
+        let payload = serde_json::to_vec(&row.payload).expect("a JSON value always serializes");
+        let correlation_id = row
+            .payload
+            .get("correlation_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(row.event_id);
+        let message = OutgoingMessage {
+            exchange: &row.exchange,
+            routing_key: &row.routing_key,
+            event_id: row.event_id,
+            correlation_id,
+            payload: &payload,
+        };
+        publisher
+            .publish(&message)
+            .await
+            .map_err(|source| RelayError::Publish { event_id: row.event_id, source })?;
+        tracing::debug!(event_id = %row.event_id, routing_key = %row.routing_key, "event published");
+        Ok(())
+    }
+}
