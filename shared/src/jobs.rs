@@ -60,7 +60,10 @@ pub async fn enqueue<T: Serialize>(
 pub enum JobError {
     /// Worth another try: after `retry_after` if the other side said when, else per the policy.
     #[error("{error}")]
-    Transient { error: String, retry_after: Option<Duration> },
+    Transient {
+        error: String,
+        retry_after: Option<Duration>,
+    },
     /// Will not succeed by retrying: stop, and let staff see why.
     #[error("{0}")]
     Permanent(String),
@@ -99,7 +102,11 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         // About a day and a half of retries before staff are asked to step in.
-        Self { first_delay: Duration::from_secs(2), max_delay: Duration::from_secs(30 * 60), max_attempts: 80 }
+        Self {
+            first_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(30 * 60),
+            max_attempts: 80,
+        }
     }
 }
 
@@ -192,15 +199,27 @@ impl<H: JobHandler> Worker<H> {
         let payload = match serde_json::from_value(row.payload) {
             Ok(payload) => payload,
             Err(error) => {
-                self.finish(row.id, row.version, Outcome::Failed(format!("unreadable job payload: {error}"))).await?;
+                self.finish(
+                    row.id,
+                    row.version,
+                    Outcome::Failed(format!("unreadable job payload: {error}")),
+                )
+                .await?;
                 return Ok(true);
             }
         };
-        let job = Job { id: row.id, key: row.job_key, payload, attempt: row.attempts };
+        let job = Job {
+            id: row.id,
+            key: row.job_key,
+            payload,
+            attempt: row.attempts,
+        };
         let outcome = match self.handler.run(&job).await {
             Ok(()) => Outcome::Succeeded,
             Err(error @ JobError::Transient { .. }) if job.attempt < self.policy.max_attempts => {
-                let JobError::Transient { retry_after, .. } = &error else { unreachable!() };
+                let JobError::Transient { retry_after, .. } = &error else {
+                    unreachable!()
+                };
                 let delay = retry_after.unwrap_or_else(|| self.policy.delay_after(job.attempt));
                 tracing::warn!(queue = H::QUEUE, key = %job.key, attempt = job.attempt, ?delay, %error, "job failed; will retry");
                 Outcome::Retry(delay, error.to_string())
@@ -253,9 +272,16 @@ mod tests {
 
     #[test]
     fn delays_grow_and_stay_capped() {
-        let policy = RetryPolicy { first_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60), max_attempts: 10 };
+        let policy = RetryPolicy {
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            max_attempts: 10,
+        };
         let first = policy.delay_after(1);
-        assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2), "{first:?}");
+        assert!(
+            first >= Duration::from_secs(1) && first <= Duration::from_secs(2),
+            "{first:?}"
+        );
         let later = policy.delay_after(5);
         assert!(later >= Duration::from_secs(16), "{later:?}");
         assert!(policy.delay_after(40) <= Duration::from_secs(120));

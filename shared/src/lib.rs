@@ -9,8 +9,8 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod outbox;
+pub mod problem;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod wakeup;
-

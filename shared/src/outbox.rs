@@ -130,11 +130,13 @@ impl Relay {
                 .execute(&mut *tx)
                 .await?;
             if let Some((id, error)) = &failure {
-                sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(error_chain(error))
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(error_chain(error))
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             if let Some((_, error)) = failure {
@@ -161,7 +163,10 @@ impl Relay {
         publisher
             .publish(&message)
             .await
-            .map_err(|source| RelayError::Publish { event_id: row.event_id, source })?;
+            .map_err(|source| RelayError::Publish {
+                event_id: row.event_id,
+                source,
+            })?;
         tracing::debug!(event_id = %row.event_id, routing_key = %row.routing_key, "event published");
         Ok(())
     }

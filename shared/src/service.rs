@@ -81,16 +81,26 @@ impl Infrastructure {
     }
 
     pub fn readiness(&self) -> Readiness {
-        Readiness { pool: self.pool.clone(), broker: self.broker.clone() }
+        Readiness {
+            pool: self.pool.clone(),
+            broker: self.broker.clone(),
+        }
     }
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    TcpListener::bind(addr).await.map_err(|source| StartupError::Listen { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Listen { addr, source })
 }
 
 /// Serves `router` plus the health endpoints until `shutdown`; in-flight requests finish.
-pub async fn serve(listener: TcpListener, router: Router, infrastructure: &Infrastructure, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    infrastructure: &Infrastructure,
+    shutdown: CancellationToken,
+) {
     let app = router.merge(health::router(infrastructure.readiness()));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

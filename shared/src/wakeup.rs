@@ -13,7 +13,11 @@ pub struct Wakeup {
 
 impl Wakeup {
     pub fn new(pool: PgPool, channel: String) -> Self {
-        Self { pool, channel, listener: None }
+        Self {
+            pool,
+            channel,
+            listener: None,
+        }
     }
 
     /// Returns on a notification or after `timeout`, whichever comes first. Subscribe with

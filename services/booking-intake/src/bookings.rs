@@ -1,0 +1,516 @@
+//! Bookings: validated, ordered by `revision`, stored with their event in one transaction.
+
+use axum::{
+    Extension, Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::put,
+};
+use chrono::{DateTime, Utc};
+use lockbridge_shared::{
+    domain::{
+        BookingId, BookingStatus, BookingWindow, LocationId, Patron, PinState, SpaceId, TimeZone,
+    },
+    events::{BookingData, Envelope, EventType},
+    outbox,
+    problem::Problem,
+};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::{
+    auth::Source,
+    input::{Fields, JsonObject, MAX_NAME_LEN, path_id},
+    startup::AppState,
+};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/v1/bookings/{booking_id}",
+        put(put_booking).delete(cancel_booking).get(get_booking),
+    )
+}
+
+/// A booking is at most this long; anything longer is almost surely a unit mistake upstream.
+const MAX_BOOKING_DAYS: i64 = 31;
+const MAX_EMAIL_LEN: usize = 254;
+
+/// What the source says about a booking: the part whose change is worth an event.
+#[derive(Debug, Clone, PartialEq)]
+struct BookingContent {
+    space_id: SpaceId,
+    window: BookingWindow,
+    status: BookingStatus,
+    patron: Patron,
+}
+
+fn read_booking(
+    body: &serde_json::Map<String, Value>,
+) -> Result<(BookingContent, Option<i64>), Problem> {
+    let mut fields = Fields::new(body);
+    let space_id = fields.parsed("space_id", |s| SpaceId::parse(s));
+    let starts_at = fields.instant("starts_at");
+    let ends_at = fields.instant("ends_at");
+    let status = fields.parsed("status", |s| {
+        serde_json::from_value::<BookingStatus>(Value::String(s.to_owned()))
+            .map_err(|_| "must be one of tentative, confirmed, cancelled")
+    });
+    let patron = fields.object("patron", |patron| {
+        let name = patron.text("name", MAX_NAME_LEN);
+        let email = patron.parsed("email", parse_email);
+        Some(Patron {
+            name: name?,
+            email: email?,
+        })
+    });
+    let revision = fields.optional_revision("revision");
+    let window = match (starts_at, ends_at) {
+        (Some(start), Some(end)) => match BookingWindow::new(start, end) {
+            Ok(window) if end - start > chrono::Duration::days(MAX_BOOKING_DAYS) => {
+                fields.error(
+                    "ends_at",
+                    format!("a booking may last at most {MAX_BOOKING_DAYS} days"),
+                );
+                Some(window)
+            }
+            Ok(window) => Some(window),
+            Err(error) => {
+                fields.error("ends_at", error.to_string());
+                None
+            }
+        },
+        _ => None,
+    };
+    fields.finish()?;
+    let content = BookingContent {
+        space_id: space_id.expect("checked"),
+        window: window.expect("checked"),
+        status: status.expect("checked"),
+        patron: patron.expect("checked"),
+    };
+    Ok((content, revision))
+}
+
+/// A plausibility check, not RFC 5322: one `@`, something on both sides, a dot in the domain.
+fn parse_email(text: &str) -> Result<String, String> {
+    let valid = text.len() <= MAX_EMAIL_LEN
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        && text.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        });
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err("must be an email address such as ada@example.edu".to_owned())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    source: String,
+    space_id: SpaceId,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    status: BookingStatus,
+    patron_name: String,
+    patron_email: String,
+    revision: Option<i64>,
+    correlation_id: Uuid,
+}
+
+const SELECT_STORED: &str = "SELECT source, space_id, starts_at, ends_at, status, patron_name,
+     patron_email, revision, correlation_id FROM bookings WHERE booking_id = $1";
+
+impl StoredRow {
+    fn content(&self) -> BookingContent {
+        BookingContent {
+            space_id: self.space_id.clone(),
+            window: BookingWindow::new(self.starts_at, self.ends_at)
+                .expect("the schema checks ends_at > starts_at"),
+            status: self.status,
+            patron: Patron {
+                name: self.patron_name.clone(),
+                email: self.patron_email.clone(),
+            },
+        }
+    }
+}
+
+/// The event a change deserves, if any. Tentative bookings get no PIN, so they say nothing
+/// until confirmed; a confirmed booking announces every real change.
+fn event_for(before: Option<&BookingContent>, after: &BookingContent) -> Option<EventType> {
+    use BookingStatus::{Cancelled, Confirmed, Tentative};
+    match (before.map(|b| b.status), after.status) {
+        (None | Some(Tentative | Cancelled), Confirmed) => Some(EventType::BookingConfirmed),
+        (Some(Confirmed), Confirmed) => {
+            (before != Some(after)).then_some(EventType::BookingChanged)
+        }
+        // Back to awaiting approval: its PIN must stop working until it is confirmed again.
+        (Some(Confirmed), Tentative) => Some(EventType::BookingChanged),
+        (Some(Confirmed | Tentative), Cancelled) => Some(EventType::BookingCancelled),
+        _ => None,
+    }
+}
+
+struct SpacePlace {
+    location_id: LocationId,
+    time_zone: TimeZone,
+}
+
+async fn space_place(
+    tx: &mut Transaction<'_, Postgres>,
+    space_id: &SpaceId,
+) -> Result<Option<SpacePlace>, sqlx::Error> {
+    let row: Option<(LocationId, String)> = sqlx::query_as(
+        "SELECT l.location_id, l.time_zone FROM spaces s
+         JOIN categories c USING (category_id) JOIN locations l USING (location_id)
+         WHERE s.space_id = $1",
+    )
+    .bind(space_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|(location_id, zone)| SpacePlace {
+        location_id,
+        // Only valid zone names are ever stored; UTC is a safe reading of a corrupted row.
+        time_zone: zone
+            .parse()
+            .unwrap_or_else(|_| "UTC".parse().expect("UTC is a zone")),
+    }))
+}
+
+async fn lock_booking(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: &BookingId,
+) -> Result<Option<StoredRow>, sqlx::Error> {
+    // Serializes writers of one booking, including two first PUTs racing to insert it.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(booking_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query_as(SELECT_STORED)
+        .bind(booking_id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// Stores `content` for the booking and, when it deserves one, its event.
+async fn apply(
+    state: &AppState,
+    source: &Source,
+    booking_id: BookingId,
+    content: BookingContent,
+    revision: Option<i64>,
+) -> Result<BookingView, Problem> {
+    let mut tx = state.pool.begin().await?;
+    let Some(place) = space_place(&mut tx, &content.space_id).await? else {
+        return Err(Problem::invalid_field(
+            "space_id",
+            "no such space: create it first with PUT /v1/spaces/{id}",
+        ));
+    };
+    let stored = lock_booking(&mut tx, &booking_id).await?;
+    if let Some(stored) = &stored {
+        check_order(source, stored, &content, revision)?;
+    }
+    let before = stored.as_ref().map(StoredRow::content);
+    let revision = revision.or(stored.as_ref().and_then(|s| s.revision));
+    let unchanged =
+        before.as_ref() == Some(&content) && stored.as_ref().and_then(|s| s.revision) == revision;
+    if !unchanged {
+        let correlation_id = stored
+            .as_ref()
+            .map_or_else(Uuid::now_v7, |s| s.correlation_id);
+        sqlx::query(
+            "INSERT INTO bookings (booking_id, source, space_id, starts_at, ends_at, status,
+                                   patron_name, patron_email, revision, correlation_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (booking_id) DO UPDATE SET space_id = EXCLUDED.space_id,
+                 starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, status = EXCLUDED.status,
+                 patron_name = EXCLUDED.patron_name, patron_email = EXCLUDED.patron_email,
+                 revision = EXCLUDED.revision, updated_at = now()",
+        )
+        .bind(&booking_id)
+        .bind(&source.0)
+        .bind(&content.space_id)
+        .bind(content.window.starts_at())
+        .bind(content.window.ends_at())
+        .bind(content.status)
+        .bind(&content.patron.name)
+        .bind(&content.patron.email)
+        .bind(revision)
+        .bind(correlation_id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(event_type) = event_for(before.as_ref(), &content) {
+            let data = BookingData {
+                booking_id: booking_id.clone(),
+                source: source.0.clone(),
+                space_id: content.space_id.clone(),
+                location_id: place.location_id,
+                starts_at: content.window.starts_at(),
+                ends_at: content.window.ends_at(),
+                status: content.status,
+                patron: content.patron.clone(),
+                revision,
+                time_zone: place.time_zone,
+            };
+            let event = Envelope::new(event_type, correlation_id, data);
+            outbox::enqueue(&mut tx, crate::PRODUCER, &event).await?;
+            tracing::info!(booking_id = %booking_id, event_type = event_type.as_str(), event_id = %event.event_id, "booking stored");
+        }
+    }
+    let view = load_view(&mut tx, &booking_id)
+        .await?
+        .expect("the booking was just stored");
+    tx.commit().await?;
+    Ok(view)
+}
+
+fn check_order(
+    source: &Source,
+    stored: &StoredRow,
+    content: &BookingContent,
+    revision: Option<i64>,
+) -> Result<(), Problem> {
+    if stored.source != source.0 {
+        return Err(Problem::conflict(
+            "booking_id",
+            "this booking id belongs to another source",
+        ));
+    }
+    match (stored.revision, revision) {
+        (Some(have), Some(got)) if got < have => Err(Problem::conflict(
+            "revision",
+            format!("revision {got} is older than the stored revision {have}; nothing was changed"),
+        )),
+        (Some(have), Some(got)) if got == have && stored.content() != *content => {
+            Err(Problem::conflict(
+                "revision",
+                format!(
+                    "revision {got} is already stored with different content; send a higher revision"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn put_booking(
+    State(state): State<AppState>,
+    Extension(source): Extension<Source>,
+    Path(raw_id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<(StatusCode, Json<BookingView>), Problem> {
+    let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
+    let (content, revision) = read_booking(&body)?;
+    let view = apply(&state, &source, booking_id, content, revision).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+async fn cancel_booking(
+    State(state): State<AppState>,
+    Extension(source): Extension<Source>,
+    Path(raw_id): Path<String>,
+) -> Result<(StatusCode, Json<BookingView>), Problem> {
+    let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
+    let stored = find_own(&state, &source, &booking_id).await?;
+    let content = BookingContent {
+        status: BookingStatus::Cancelled,
+        ..stored.content()
+    };
+    let view = apply(&state, &source, booking_id, content, stored.revision).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+async fn get_booking(
+    State(state): State<AppState>,
+    Extension(source): Extension<Source>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<BookingView>, Problem> {
+    let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
+    find_own(&state, &source, &booking_id).await?;
+    let mut tx = state.pool.begin().await?;
+    let view = load_view(&mut tx, &booking_id).await?;
+    tx.commit().await?;
+    view.map(Json)
+        .ok_or_else(|| Problem::not_found("no such booking"))
+}
+
+/// The stored booking, if it exists and belongs to the asking source (others see 404).
+async fn find_own(
+    state: &AppState,
+    source: &Source,
+    booking_id: &BookingId,
+) -> Result<StoredRow, Problem> {
+    let stored: Option<StoredRow> = sqlx::query_as(SELECT_STORED)
+        .bind(booking_id)
+        .fetch_optional(&state.pool)
+        .await?;
+    stored
+        .filter(|s| s.source == source.0)
+        .ok_or_else(|| Problem::not_found("no such booking"))
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PinView {
+    state: PinState,
+    pin: Option<String>,
+    valid_from: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct BookingView {
+    booking_id: BookingId,
+    space_id: SpaceId,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    status: BookingStatus,
+    patron: Patron,
+    revision: Option<i64>,
+    time_zone: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    pin: PinView,
+}
+
+#[derive(sqlx::FromRow)]
+struct ViewRow {
+    booking_id: BookingId,
+    space_id: SpaceId,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    status: BookingStatus,
+    patron_name: String,
+    patron_email: String,
+    revision: Option<i64>,
+    time_zone: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    linked: bool,
+    pin_state: Option<PinState>,
+    pin: Option<String>,
+    valid_from: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+}
+
+async fn load_view(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: &BookingId,
+) -> Result<Option<BookingView>, sqlx::Error> {
+    let row: Option<ViewRow> = sqlx::query_as(
+        "SELECT b.booking_id, b.space_id, b.starts_at, b.ends_at, b.status, b.patron_name,
+                b.patron_email, b.revision, l.time_zone, b.created_at, b.updated_at,
+                (k.space_id IS NOT NULL) AS linked,
+                p.state AS pin_state, p.pin, p.valid_from, p.valid_until
+         FROM bookings b
+         JOIN spaces s ON s.space_id = b.space_id
+         JOIN categories c ON c.category_id = s.category_id
+         JOIN locations l ON l.location_id = c.location_id
+         LEFT JOIN lock_links k ON k.space_id = b.space_id
+         LEFT JOIN booking_pins p ON p.booking_id = b.booking_id
+         WHERE b.booking_id = $1",
+    )
+    .bind(booking_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|row| {
+        // Before the provisioner has seen the booking, its state follows from the link.
+        let state = row.pin_state.unwrap_or(match (row.linked, row.status) {
+            (true, BookingStatus::Tentative | BookingStatus::Confirmed) => PinState::Pending,
+            _ => PinState::NotApplicable,
+        });
+        let issued = state == PinState::Issued;
+        BookingView {
+            booking_id: row.booking_id,
+            space_id: row.space_id,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+            status: row.status,
+            patron: Patron {
+                name: row.patron_name,
+                email: row.patron_email,
+            },
+            revision: row.revision,
+            time_zone: row.time_zone,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            pin: PinView {
+                state,
+                pin: row.pin.filter(|_| issued),
+                valid_from: row.valid_from,
+                valid_until: row.valid_until,
+            },
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(status: BookingStatus, hour: u32) -> BookingContent {
+        let start = DateTime::parse_from_rfc3339(&format!("2026-12-01T{hour:02}:00:00Z"))
+            .unwrap()
+            .with_timezone(&Utc);
+        BookingContent {
+            space_id: SpaceId::parse("sp-1").unwrap(),
+            window: BookingWindow::new(start, start + chrono::Duration::hours(1)).unwrap(),
+            status,
+            patron: Patron {
+                name: "Ada".into(),
+                email: "ada@example.edu".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn events_follow_status_and_real_changes() {
+        use BookingStatus::*;
+        assert_eq!(event_for(None, &content(Tentative, 9)), None);
+        assert_eq!(
+            event_for(None, &content(Confirmed, 9)),
+            Some(EventType::BookingConfirmed)
+        );
+        assert_eq!(
+            event_for(Some(&content(Tentative, 9)), &content(Confirmed, 9)),
+            Some(EventType::BookingConfirmed)
+        );
+        assert_eq!(
+            event_for(Some(&content(Confirmed, 9)), &content(Confirmed, 9)),
+            None
+        );
+        assert_eq!(
+            event_for(Some(&content(Confirmed, 9)), &content(Confirmed, 10)),
+            Some(EventType::BookingChanged)
+        );
+        assert_eq!(
+            event_for(Some(&content(Confirmed, 9)), &content(Cancelled, 9)),
+            Some(EventType::BookingCancelled)
+        );
+        assert_eq!(
+            event_for(Some(&content(Tentative, 9)), &content(Tentative, 10)),
+            None
+        );
+        assert_eq!(
+            event_for(Some(&content(Cancelled, 9)), &content(Cancelled, 9)),
+            None
+        );
+    }
+
+    #[test]
+    fn emails_are_checked_for_plausibility() {
+        assert!(parse_email("ada@example.edu").is_ok());
+        for bad in [
+            "ada",
+            "@example.edu",
+            "ada@localhost",
+            "a da@example.edu",
+            "a@b@c.d",
+        ] {
+            assert!(parse_email(bad).is_err(), "{bad}");
+        }
+    }
+}

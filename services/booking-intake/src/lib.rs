@@ -1,0 +1,13 @@
+//! booking-intake: the only way bookings enter lockbridge (design §3.1). Validates, orders by
+//! revision, stores, and writes the event to the outbox in the same transaction.
+
+mod auth;
+mod bookings;
+mod catalogue;
+mod input;
+mod startup;
+
+pub use startup::Application;
+
+/// The producer name of this service's outbox rows.
+pub const PRODUCER: &str = "booking-intake";
