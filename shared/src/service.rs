@@ -38,6 +38,8 @@ pub enum StartupError {
 pub trait Service: Sized + Send {
     const NAME: &'static str;
     fn build(settings: Settings) -> impl Future<Output = Result<Self, StartupError>> + Send;
+    /// Where its HTTP server listens (tests bind port 0 and ask).
+    fn local_addr(&self) -> SocketAddr;
     fn run_until_stopped(self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send;
 }
 

@@ -64,6 +64,12 @@ impl Service for Application {
         })
     }
 
+    fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
     async fn run_until_stopped(self, shutdown: CancellationToken) {
         let relay = Relay {
             pool: self.infrastructure.pool.clone(),

@@ -15,7 +15,9 @@ impl TestDatabase {
     pub async fn create() -> Self {
         let admin_url = crate::postgres_admin_url();
         let name = format!("lockbridge_test_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
         admin
             .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
             .await

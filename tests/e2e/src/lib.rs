@@ -1,9 +1,16 @@
 //! Test harness: every test gets its own PostgreSQL database and its own RabbitMQ virtual
-//! host, so tests run in parallel against the real servers without seeing each other.
+//! host, so tests run in parallel against the real servers without seeing each other. The
+//! services run in-process, the RemoteLock simulator on a free port, and emails go to the
+//! real SMTP server (MailDev) on loopback.
 
+pub mod broker;
 pub mod database;
+pub mod mailbox;
+pub mod services;
 
+pub use broker::TestBroker;
 pub use database::TestDatabase;
+pub use mailbox::Mailbox;
 
 /// Where the test servers are; override with the same variables CI sets.
 pub fn postgres_admin_url() -> String {
