@@ -7,6 +7,7 @@ pub mod db;
 pub mod domain;
 pub mod events;
 pub mod health;
+pub mod input;
 pub mod jobs;
 pub mod outbox;
 pub mod problem;

@@ -12,6 +12,7 @@ use lockbridge_shared::{
         BookingId, BookingStatus, BookingWindow, LocationId, Patron, PinState, SpaceId, TimeZone,
     },
     events::{BookingData, Envelope, EventType},
+    input::{Fields, JsonObject, MAX_NAME_LEN, path_id},
     outbox,
     problem::Problem,
 };
@@ -20,11 +21,7 @@ use serde_json::Value;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::{
-    auth::Source,
-    input::{Fields, JsonObject, MAX_NAME_LEN, path_id},
-    startup::AppState,
-};
+use crate::{auth::Source, startup::AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route(

@@ -8,15 +8,13 @@ use axum::{
 };
 use lockbridge_shared::{
     domain::{CategoryId, LocationId, SpaceId, SpaceKind, TimeZone},
+    input::{Fields, JsonObject, MAX_NAME_LEN, path_id},
     problem::Problem,
 };
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{
-    input::{Fields, JsonObject, MAX_NAME_LEN, path_id},
-    startup::AppState,
-};
+use crate::startup::AppState;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()

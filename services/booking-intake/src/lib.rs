@@ -4,7 +4,6 @@
 mod auth;
 mod bookings;
 mod catalogue;
-mod input;
 mod startup;
 
 pub use startup::Application;

@@ -1,19 +1,19 @@
-//! Reading request bodies field by field, so every error names the field at fault and all of
-//! a body's errors are reported at once.
+//! Reading JSON request bodies field by field, so every error names the field at fault and all
+//! of a body's errors are reported at once (RFC 9457 problems, see [`crate::problem`]).
 
 use std::fmt::Display;
 
+use crate::problem::{FieldError, Problem};
 use axum::{
     body::Bytes,
     extract::{FromRequest, Request, rejection::BytesRejection},
     http::{StatusCode, header::CONTENT_TYPE},
 };
 use chrono::{DateTime, Utc};
-use lockbridge_shared::problem::{FieldError, Problem};
 use serde_json::{Map, Value};
 
 /// A request body that must be a JSON object.
-pub(crate) struct JsonObject(pub Map<String, Value>);
+pub struct JsonObject(pub Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = Problem;
@@ -61,13 +61,14 @@ fn body_limit_from(text: &str) -> usize {
 }
 
 /// Collects field errors while reading an object; `finish` turns them into one 422.
-pub(crate) struct Fields<'a> {
+pub struct Fields<'a> {
     object: &'a Map<String, Value>,
     prefix: String,
     errors: Vec<FieldError>,
 }
 
-pub(crate) const MAX_NAME_LEN: usize = 200;
+/// The longest human-readable name (of a location, space, patron …) lockbridge accepts.
+pub const MAX_NAME_LEN: usize = 200;
 
 impl<'a> Fields<'a> {
     pub fn new(object: &'a Map<String, Value>) -> Self {
@@ -188,10 +189,10 @@ impl<'a> Fields<'a> {
 }
 
 /// Parses a path segment as an id, or answers 422 naming the path parameter.
-pub(crate) fn path_id<T>(
+pub fn path_id<T>(
     field: &str,
     raw: String,
-    parse: impl FnOnce(String) -> Result<T, lockbridge_shared::domain::IdError>,
+    parse: impl FnOnce(String) -> Result<T, crate::domain::IdError>,
 ) -> Result<T, Problem> {
     parse(raw).map_err(|error| Problem::invalid_field(field, error.to_string()))
 }
