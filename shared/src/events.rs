@@ -137,7 +137,8 @@ pub struct PinIssuedData {
 pub struct PinFailedData {
     pub booking_id: BookingId,
     pub lock_id: Option<LockId>,
-    pub booking_starts_at: DateTime<Utc>,
+    /// Absent only when the booking itself could not be read.
+    pub booking_starts_at: Option<DateTime<Utc>>,
     /// Why, in words staff can act on.
     pub error: String,
 }

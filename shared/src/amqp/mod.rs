@@ -6,6 +6,7 @@ mod publish;
 pub mod topology;
 
 pub use consume::{Consumer, Handler, HandlerError, decode_envelope};
+pub use lapin::message::Delivery;
 pub use publish::{OutgoingMessage, PublishError, Publisher};
 
 use std::{sync::Arc, time::Duration};
