@@ -1,0 +1,200 @@
+//! The email job: sends the PIN email through the SMTP relay and records the send, so a job
+//! that runs again (a second event for the same PIN, a retry after a crash) does not email the
+//! patron twice.
+
+use backon::{ExponentialBuilder, Retryable};
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    address::AddressError,
+    message::{Mailbox, MultiPart},
+};
+use lockbridge_shared::{
+    events::{Envelope, PinIssuedData},
+    jobs::{Job, JobError, JobHandler},
+};
+use sqlx::PgPool;
+
+use crate::email;
+
+/// An email job carries its whole event: it is what the email says, and its id names the send.
+pub type EmailJob = Envelope<PinIssuedData>;
+
+/// One email per PIN version of a booking.
+pub fn job_key(pin: &PinIssuedData) -> String {
+    format!("{}:{}", pin.booking_id, pin.pin_version)
+}
+
+pub struct PinEmailSender {
+    pub pool: PgPool,
+    pub mailer: AsyncSmtpTransport<Tokio1Executor>,
+    pub from: Mailbox,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("the patron's email address is not valid")]
+    Recipient(#[source] AddressError),
+    #[error("cannot build the email")]
+    Build(#[source] lettre::error::Error),
+    #[error("the SMTP relay did not take the email")]
+    Smtp(#[source] lettre::transport::smtp::Error),
+    #[error("cannot read or record sent emails")]
+    Database(#[source] sqlx::Error),
+}
+
+impl JobHandler for PinEmailSender {
+    type Payload = EmailJob;
+    const QUEUE: &'static str = "email";
+
+    async fn run(&self, job: &Job<EmailJob>) -> Result<(), JobError> {
+        self.send(&job.payload)
+            .await
+            .map_err(|error| job_error(&error, &job.payload.data.patron.email))
+    }
+
+    async fn gave_up(&self, job: &Job<EmailJob>, error: &JobError) -> Result<(), sqlx::Error> {
+        // The job row keeps the reason (last_error); staff alerting builds on this later.
+        let pin = &job.payload.data;
+        tracing::error!(
+            booking_id = %pin.booking_id,
+            pin_version = pin.pin_version,
+            correlation_id = %job.payload.correlation_id,
+            %error,
+            "gave up emailing the patron their PIN: staff must tell them"
+        );
+        Ok(())
+    }
+}
+
+impl PinEmailSender {
+    async fn send(&self, event: &EmailJob) -> Result<(), SendError> {
+        let pin = &event.data;
+        if self.already_sent(pin).await.map_err(SendError::Database)? {
+            tracing::info!(booking_id = %pin.booking_id, pin_version = pin.pin_version, "PIN email was already sent");
+            return Ok(());
+        }
+        let (message, message_id) = self.message(event)?;
+        self.mailer.send(message).await.map_err(SendError::Smtp)?;
+        // The email is out: try hard to record it, since a job that fails now would send it again.
+        (|| self.record(event, &message_id))
+            .retry(ExponentialBuilder::default())
+            .await
+            .map_err(SendError::Database)?;
+        tracing::info!(booking_id = %pin.booking_id, pin_version = pin.pin_version, %message_id, "PIN email sent");
+        Ok(())
+    }
+
+    async fn already_sent(&self, pin: &PinIssuedData) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sent_emails WHERE booking_id = $1 AND pin_version = $2)",
+        )
+        .bind(pin.booking_id.as_str())
+        .bind(pin.pin_version)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    fn message(&self, event: &EmailJob) -> Result<(Message, String), SendError> {
+        let pin = &event.data;
+        let to = Mailbox::new(
+            Some(pin.patron.name.clone()),
+            pin.patron.email.parse().map_err(SendError::Recipient)?,
+        );
+        let email = email::render(pin);
+        // Derived from the event, so a send repeated after a crash carries the same id and mail
+        // clients can fold the two.
+        let message_id = format!("<{}@{}>", event.event_id, self.from.email.domain());
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject)
+            .message_id(Some(message_id.clone()))
+            .multipart(MultiPart::alternative_plain_html(email.text, email.html))
+            .map_err(SendError::Build)?;
+        Ok((message, message_id))
+    }
+
+    async fn record(&self, event: &EmailJob, message_id: &str) -> Result<(), sqlx::Error> {
+        let pin = &event.data;
+        sqlx::query(
+            "INSERT INTO sent_emails (booking_id, pin_version, event_id, recipient, message_id)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(pin.booking_id.as_str())
+        .bind(pin.pin_version)
+        .bind(event.event_id)
+        .bind(&pin.patron.email)
+        .bind(message_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Only a relay's permanent (5xx) answer or an unusable message stops the job: a relay that is
+/// down, slow or answering 4xx gets another try later.
+fn job_error(error: &SendError, recipient: &str) -> JobError {
+    // Relays quote the recipient in their answers; the reason is logged and stored.
+    let reason = describe(error).replace(recipient, &mask(recipient));
+    match error {
+        SendError::Recipient(_) | SendError::Build(_) => JobError::Permanent(reason),
+        SendError::Smtp(smtp) if smtp.is_permanent() => JobError::Permanent(reason),
+        SendError::Smtp(_) | SendError::Database(_) => JobError::Transient {
+            error: reason,
+            retry_after: None,
+        },
+    }
+}
+
+/// The error and its causes on one line. lettre's errors print their own cause too, so a cause
+/// already at the end of the line is not repeated.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// "a***@example.edu": enough to tell patrons apart in a log, not enough to write to them.
+fn mask(address: &str) -> String {
+    match address.split_once('@') {
+        Some((user, domain)) => {
+            let first: String = user.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_masked() {
+        assert_eq!(mask("ada@example.edu"), "a***@example.edu");
+        assert_eq!(mask("not an address"), "***");
+    }
+
+    #[test]
+    fn a_bad_recipient_is_permanent_and_not_quoted() {
+        let recipient = "ada@@example.edu";
+        let parse_error = recipient.parse::<lettre::Address>().unwrap_err();
+        let error = job_error(&SendError::Recipient(parse_error), recipient);
+        assert!(matches!(error, JobError::Permanent(_)), "{error:?}");
+        assert!(!error.to_string().contains(recipient), "{error}");
+    }
+
+    #[test]
+    fn a_database_failure_is_transient() {
+        let error = job_error(&SendError::Database(sqlx::Error::PoolTimedOut), "a@b.c");
+        assert!(matches!(error, JobError::Transient { .. }), "{error:?}");
+    }
+}

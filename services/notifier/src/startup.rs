@@ -1,0 +1,90 @@
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::Router;
+use lettre::{AsyncSmtpTransport, Tokio1Executor, message::Mailbox};
+use lockbridge_shared::{
+    amqp::{Consumer, topology::NOTIFIER_PINS},
+    configuration::{Settings, SmtpSettings},
+    jobs::{RetryPolicy, Worker},
+    service::{self, Infrastructure, Service, StartupError},
+};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{consumer::PinIssuedHandler, sender::PinEmailSender};
+
+/// A job whose worker died is taken over after this. Longer than any SMTP exchange: lettre
+/// waits up to a minute per command.
+const JOB_LEASE: Duration = Duration::from_secs(5 * 60);
+
+pub struct Application {
+    listener: TcpListener,
+    infrastructure: Infrastructure,
+    consumer: Consumer<PinIssuedHandler>,
+    worker: Worker<PinEmailSender>,
+}
+
+impl Service for Application {
+    const NAME: &'static str = "notifier";
+
+    async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Checked first: a typo in the SMTP settings should not wait for the database.
+        let (mailer, from) = smtp(&settings.smtp)?;
+        let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
+        let listener = service::bind(settings.notifier.listen).await?;
+        let pool = infrastructure.pool.clone();
+        let consumer = Consumer {
+            broker: infrastructure.broker.clone(),
+            queue: NOTIFIER_PINS,
+            prefetch: settings.amqp.prefetch,
+            handler: Arc::new(PinIssuedHandler { pool: pool.clone() }),
+        };
+        let worker = Worker {
+            pool: pool.clone(),
+            handler: Arc::new(PinEmailSender { pool, mailer, from }),
+            policy: RetryPolicy::default(),
+            lease: JOB_LEASE,
+        };
+        Ok(Self {
+            listener,
+            infrastructure,
+            consumer,
+            worker,
+        })
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let consumer = tokio::spawn(self.consumer.run(shutdown.clone()));
+        let worker = tokio::spawn(self.worker.run(shutdown.clone()));
+        service::serve(self.listener, Router::new(), &self.infrastructure, shutdown).await;
+        // Both finish what they hold: the delivery in hand, the email being sent.
+        let _ = tokio::join!(consumer, worker);
+        self.infrastructure.broker.close().await;
+    }
+}
+
+/// The relay is not contacted here: one that is down only delays emails, and the jobs wait.
+fn smtp(
+    settings: &SmtpSettings,
+) -> Result<(AsyncSmtpTransport<Tokio1Executor>, Mailbox), StartupError> {
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.url.expose_secret())
+        .map_err(|error| {
+            StartupError::Invalid(format!(
+                "smtp.url is not an SMTP URL such as smtp://host:25 or smtps://user:password@host ({error})"
+            ))
+        })?
+        .build();
+    let from = settings.from.parse().map_err(|error| {
+        StartupError::Invalid(format!(
+            "smtp.from is not an email address such as \"lockbridge <no-reply@example.org>\" ({error})"
+        ))
+    })?;
+    Ok((mailer, from))
+}
