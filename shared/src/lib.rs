@@ -3,6 +3,7 @@
 
 pub mod amqp;
 pub mod configuration;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod events;
@@ -11,6 +12,7 @@ pub mod input;
 pub mod jobs;
 pub mod outbox;
 pub mod problem;
+pub mod remotelock;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

@@ -86,10 +86,7 @@ impl RemoteLockError {
         }
     }
 
-    pub(crate) fn configuration(
-        problem: &'static str,
-        source: impl Into<BoxError>,
-    ) -> Self {
+    pub(crate) fn configuration(problem: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Configuration {
             problem,
             source: source.into(),

@@ -67,9 +67,8 @@ impl Pacer {
     /// `None` when a request may go now (and is counted), else how long to wait.
     fn take_one(&self, now: SystemTime) -> Option<Duration> {
         let mut window = self.window.lock().expect("rate-limit state poisoned");
-        let Some(current) = window.as_mut() else {
-            return None;
-        };
+        // Nothing reported yet: no reason to wait.
+        let current = window.as_mut()?;
         if now >= current.resets_at {
             // A new window: its budget is unknown until the next answer says.
             *window = None;

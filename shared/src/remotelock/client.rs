@@ -1,0 +1,476 @@
+//! The RemoteLock API calls lockbridge makes (remotelock-api.md §3). Each call paces itself
+//! under the account's rate limit, carries the stored access token, and on a refused token
+//! refreshes once and tries again. Nothing else is retried here: the callers retry durably,
+//! and a POST repeated after a lost answer could create a second guest (design §4).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
+};
+
+use reqwest::{Method, StatusCode, header::ACCEPT, redirect};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use url::Url;
+
+use super::{
+    error::{FieldError, NotAuthorized, RemoteLockError, TransientCause},
+    rate_limit::{Pacer, RateLimitWindow},
+    resources::{
+        Access, AccessGuest, Account, Device, DeviceType, Document, GrantAttributes,
+        GuestAttributes, GuestStatus, GuestUpdate, Location, NewAccessGuest, Page, RequestBody,
+    },
+    tokens::TokenManager,
+};
+use crate::{
+    configuration::RemoteLockSettings,
+    domain::{AccessId, GuestId, LockId},
+};
+
+/// API version 1, in the form most of RemoteLock's examples use (remotelock-api.md §1.3).
+const MEDIA_TYPE: &str = "application/vnd.lockstate+json; version=1";
+const PER_PAGE: u32 = 50;
+/// RemoteLock serves at most 10,000 records of a collection (`page * per_page`).
+const MAX_PAGES: u32 = 10_000 / PER_PAGE;
+
+#[derive(Clone)]
+pub struct RemoteLockClient {
+    http: reqwest::Client,
+    api_url: Url,
+    tokens: TokenManager,
+    pacer: Pacer,
+    /// A device's type never changes; remembered so a grant needs no extra request.
+    device_types: Arc<Mutex<HashMap<LockId, DeviceType>>>,
+}
+
+/// What one attempt of a call came to, short of an error.
+enum Answer {
+    Success(Vec<u8>),
+    TokenRefused(StatusCode),
+}
+
+impl RemoteLockClient {
+    pub fn new(
+        settings: &RemoteLockSettings,
+        tokens: TokenManager,
+    ) -> Result<Self, RemoteLockError> {
+        if settings.api_url.cannot_be_a_base() {
+            return Err(RemoteLockError::configuration(
+                "remotelock.api_url must be an http(s) URL",
+                format!("{} has no path", settings.api_url),
+            ));
+        }
+        Ok(Self {
+            http: http_client(settings.request_timeout)?,
+            api_url: base_url(&settings.api_url),
+            tokens,
+            pacer: Pacer::default(),
+            device_types: Arc::default(),
+        })
+    }
+
+    /// The account the stored authorization acts on.
+    pub async fn account(&self) -> Result<Account, RemoteLockError> {
+        self.get_one(&["account"]).await
+    }
+
+    pub async fn locations(&self) -> Result<Vec<Location>, RemoteLockError> {
+        self.get_all(&["locations"], &[]).await
+    }
+
+    /// The account's devices that can take a guest's PIN.
+    pub async fn locks(&self) -> Result<Vec<Device>, RemoteLockError> {
+        // Filtered here rather than with `type[]`: RemoteLock documents that filter for only
+        // some of the lock types.
+        let mut devices: Vec<Device> = self.get_all(&["devices"], &[]).await?;
+        devices.retain(|device| device.device_type.is_lock());
+        self.remember_types(&devices);
+        Ok(devices)
+    }
+
+    pub async fn device(&self, id: &LockId) -> Result<Device, RemoteLockError> {
+        let device: Device = self.get_one(&["devices", id.as_str()]).await?;
+        self.remember_types(std::slice::from_ref(&device));
+        Ok(device)
+    }
+
+    /// Not idempotent: record the intent (the guest's name) before, and look the guest up
+    /// with [`Self::find_access_guests`] before creating again after a lost answer.
+    pub async fn create_access_guest(
+        &self,
+        guest: &NewAccessGuest<'_>,
+    ) -> Result<AccessGuest, RemoteLockError> {
+        let body = RequestBody {
+            resource_type: Some("access_guest"),
+            attributes: GuestAttributes::from(guest),
+        };
+        self.send(Method::POST, &["access_persons"], &body).await
+    }
+
+    /// Every guest named exactly `name`, whatever its status, oldest first.
+    pub async fn find_access_guests(
+        &self,
+        name: &str,
+    ) -> Result<Vec<AccessGuest>, RemoteLockError> {
+        // Without a status filter RemoteLock lists only current and upcoming guests.
+        let mut query = vec![
+            ("type", "access_guest"),
+            ("attributes[name]", name),
+            ("sort", "created_at"),
+        ];
+        query.extend(
+            GuestStatus::ALL
+                .iter()
+                .map(|status| ("attributes[status][]", status.as_str())),
+        );
+        let mut guests: Vec<AccessGuest> = self.get_all(&["access_persons"], &query).await?;
+        // The name filter is RemoteLock's generic attribute filter, not documented for names:
+        // make sure.
+        guests.retain(|guest| guest.name == name);
+        Ok(guests)
+    }
+
+    pub async fn access_guest(&self, id: &GuestId) -> Result<AccessGuest, RemoteLockError> {
+        self.get_one(&["access_persons", id.as_str()]).await
+    }
+
+    /// Moves the guest's window and/or changes its PIN. RemoteLock refuses updates to
+    /// expired and deactivated guests.
+    pub async fn update_access_guest(
+        &self,
+        id: &GuestId,
+        update: &GuestUpdate<'_>,
+    ) -> Result<AccessGuest, RemoteLockError> {
+        let body = RequestBody {
+            resource_type: Some("access_guest"),
+            attributes: GuestAttributes::from(*update),
+        };
+        self.send(Method::PUT, &["access_persons", id.as_str()], &body)
+            .await
+    }
+
+    /// Ends the guest's access on every lock, keeping its history in RemoteLock.
+    pub async fn deactivate_access_guest(&self, id: &GuestId) -> Result<(), RemoteLockError> {
+        let url = self.url(&["access_persons", id.as_str(), "deactivate"]);
+        self.call(Method::PUT, url, None::<&()>).await?;
+        Ok(())
+    }
+
+    pub async fn grant_lock(
+        &self,
+        guest: &GuestId,
+        lock: &LockId,
+    ) -> Result<Access, RemoteLockError> {
+        let device_type = self.device_type(lock).await?;
+        let body = RequestBody {
+            resource_type: None,
+            attributes: GrantAttributes {
+                accessible_type: device_type.as_str(),
+                accessible_id: lock,
+            },
+        };
+        self.send(
+            Method::POST,
+            &["access_persons", guest.as_str(), "accesses"],
+            &body,
+        )
+        .await
+    }
+
+    pub async fn accesses(&self, guest: &GuestId) -> Result<Vec<Access>, RemoteLockError> {
+        self.get_all(&["access_persons", guest.as_str(), "accesses"], &[])
+            .await
+    }
+
+    pub async fn revoke_access(
+        &self,
+        guest: &GuestId,
+        access: &AccessId,
+    ) -> Result<(), RemoteLockError> {
+        let url = self.url(&[
+            "access_persons",
+            guest.as_str(),
+            "accesses",
+            access.as_str(),
+        ]);
+        self.call(Method::DELETE, url, None::<&()>).await?;
+        Ok(())
+    }
+
+    async fn device_type(&self, lock: &LockId) -> Result<DeviceType, RemoteLockError> {
+        let known = self.known_types().get(lock).cloned();
+        match known {
+            Some(device_type) => Ok(device_type),
+            None => Ok(self.device(lock).await?.device_type),
+        }
+    }
+
+    fn remember_types(&self, devices: &[Device]) {
+        self.known_types().extend(
+            devices
+                .iter()
+                .map(|device| (device.id.clone(), device.device_type.clone())),
+        );
+    }
+
+    fn known_types(&self) -> std::sync::MutexGuard<'_, HashMap<LockId, DeviceType>> {
+        self.device_types
+            .lock()
+            .expect("device type cache poisoned")
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.api_url.clone();
+        url.path_segments_mut()
+            .expect("checked in new: the API URL can be a base")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    async fn get_one<T: DeserializeOwned>(&self, path: &[&str]) -> Result<T, RemoteLockError> {
+        let body = self.call(Method::GET, self.url(path), None::<&()>).await?;
+        Ok(decode::<Document<T>>(&body)?.data.0)
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &[&str],
+        body: &B,
+    ) -> Result<T, RemoteLockError> {
+        let answer = self.call(method, self.url(path), Some(body)).await?;
+        Ok(decode::<Document<T>>(&answer)?.data.0)
+    }
+
+    /// Every page of a collection, 50 records at a time.
+    async fn get_all<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<Vec<T>, RemoteLockError> {
+        let mut records = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let mut url = self.url(path);
+            url.query_pairs_mut()
+                .extend_pairs(query)
+                .append_pair("page", &page.to_string())
+                .append_pair("per_page", &PER_PAGE.to_string());
+            let body = self.call(Method::GET, url, None::<&()>).await?;
+            let page_of = decode::<Page<T>>(&body)?;
+            records.extend(page_of.data.into_iter().map(|record| record.0));
+            if page >= page_of.meta.total_pages {
+                break;
+            }
+        }
+        Ok(records)
+    }
+
+    /// One call: with the current token, and once more with a refreshed token if RemoteLock
+    /// refuses it (401 or 403: the docs and the usual practice disagree on which).
+    async fn call<B: Serialize>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<Vec<u8>, RemoteLockError> {
+        let token = self.tokens.access_token().await?;
+        let status = match self.attempt(&method, &url, body, &token).await? {
+            Answer::Success(body) => return Ok(body),
+            Answer::TokenRefused(status) => status,
+        };
+        tracing::info!(
+            status = status.as_u16(),
+            "RemoteLock refused the access token; refreshing it"
+        );
+        let token = self.tokens.refresh_after_rejection(&token).await?;
+        match self.attempt(&method, &url, body, &token).await? {
+            Answer::Success(body) => Ok(body),
+            Answer::TokenRefused(status) => Err(RemoteLockError::NotAuthorized(
+                NotAuthorized::TokenRefused { status },
+            )),
+        }
+    }
+
+    async fn attempt<B: Serialize>(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&B>,
+        token: &SecretString,
+    ) -> Result<Answer, RemoteLockError> {
+        let transport = |e| RemoteLockError::transient(TransientCause::Transport(e));
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .bearer_auth(token.expose_secret())
+            .header(ACCEPT, MEDIA_TYPE);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.pacer.ready().await;
+        let started = Instant::now();
+        let response = request.send().await.map_err(transport)?;
+        let window = self.pacer.observe(response.headers());
+        let status = response.status();
+        // The path only: a query can carry a guest's name.
+        tracing::debug!(
+            %method,
+            path = url.path(),
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            remaining = window.map(|w| w.remaining),
+            "RemoteLock answered"
+        );
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Ok(Answer::TokenRefused(status));
+        }
+        let answer = response.bytes().await.map_err(transport)?.to_vec();
+        if status.is_success() {
+            Ok(Answer::Success(answer))
+        } else {
+            Err(error_from_answer(status, &answer, window))
+        }
+    }
+}
+
+/// The client for both hosts: bounded in time, and never following a redirect with our
+/// credentials to somewhere else.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, RemoteLockError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(redirect::Policy::none())
+        .user_agent(concat!("lockbridge/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| RemoteLockError::configuration("cannot build the HTTP client", e))
+}
+
+/// `url` with a trailing slash, so joining a relative path keeps its last segment
+/// (`https://api.example/v1` + `devices` → `…/v1/devices`).
+pub(crate) fn base_url(url: &Url) -> Url {
+    let mut url = url.clone();
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RemoteLockError> {
+    serde_json::from_slice(body).map_err(RemoteLockError::Decode)
+}
+
+/// Maps an unsuccessful answer (remotelock-api.md §2.4, §2.5). Bodies are never quoted
+/// whole: a resource error echoes the submitted attributes, PIN included.
+fn error_from_answer(
+    status: StatusCode,
+    body: &[u8],
+    window: Option<RateLimitWindow>,
+) -> RemoteLockError {
+    #[derive(Deserialize)]
+    struct GeneralError {
+        message: String,
+        #[serde(rename = "type")]
+        error_type: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct ResourceError {
+        errors: Vec<FieldError>,
+    }
+    let message = || match serde_json::from_slice::<GeneralError>(body) {
+        Ok(GeneralError {
+            message,
+            error_type: Some(error_type),
+        }) => format!("{message} ({error_type})"),
+        Ok(GeneralError { message, .. }) => message,
+        Err(_) => status.canonical_reason().unwrap_or("no message").to_owned(),
+    };
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => RemoteLockError::Transient {
+            cause: TransientCause::RateLimited,
+            retry_after: window.map(|window| window.wait(SystemTime::now())),
+        },
+        status if status.is_server_error() => RemoteLockError::transient(TransientCause::Server {
+            status,
+            message: message(),
+        }),
+        StatusCode::NOT_FOUND => RemoteLockError::NotFound { message: message() },
+        StatusCode::CONFLICT => RemoteLockError::Conflict { message: message() },
+        status => match serde_json::from_slice::<ResourceError>(body) {
+            Ok(ResourceError { errors }) => RemoteLockError::Validation { status, errors },
+            Err(_) => RemoteLockError::Rejected {
+                status,
+                message: message(),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_keeps_the_last_segment() {
+        let url = |s: &str| base_url(&Url::parse(s).unwrap()).to_string();
+        assert_eq!(
+            url("https://api.remotelock.com"),
+            "https://api.remotelock.com/"
+        );
+        assert_eq!(url("http://sim:4010/v1"), "http://sim:4010/v1/");
+        assert_eq!(url("http://sim:4010/v1/"), "http://sim:4010/v1/");
+    }
+
+    #[test]
+    fn answers_map_to_errors() {
+        let resource_error = br#"{"attributes": {"pin": "482193"},
+            "errors": [{"attribute": "pin", "messages": ["has already been taken"],
+                        "full_messages": ["pin has already been taken"]}]}"#;
+        let error = error_from_answer(StatusCode::UNPROCESSABLE_ENTITY, resource_error, None);
+        assert!(error.is_pin_taken());
+        assert!(!error.to_string().contains("482193"));
+
+        let billing = br#"{"message": "Please create a subscription",
+                           "type": "billing_subscription_required"}"#;
+        match error_from_answer(StatusCode::PAYMENT_REQUIRED, billing, None) {
+            RemoteLockError::Rejected { status, message } => {
+                assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+                assert_eq!(
+                    message,
+                    "Please create a subscription (billing_subscription_required)"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let unavailable = error_from_answer(StatusCode::BAD_GATEWAY, b"<html>", None);
+        assert!(unavailable.is_transient());
+        assert!(unavailable.to_string().contains("unavailable"));
+
+        assert!(matches!(
+            error_from_answer(StatusCode::NOT_FOUND, b"{}", None),
+            RemoteLockError::NotFound { .. }
+        ));
+        assert!(matches!(
+            error_from_answer(StatusCode::CONFLICT, b"", None),
+            RemoteLockError::Conflict { .. }
+        ));
+    }
+
+    #[test]
+    fn rate_limited_answers_say_when_to_retry() {
+        let window = RateLimitWindow {
+            limit: 120,
+            remaining: 0,
+            resets_at: SystemTime::now() + Duration::from_secs(30),
+        };
+        let error = error_from_answer(StatusCode::TOO_MANY_REQUESTS, b"{}", Some(window));
+        assert!(error.is_transient());
+        let wait = error.retry_after().unwrap();
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(31),
+            "{wait:?}"
+        );
+    }
+}
