@@ -317,7 +317,8 @@ async fn cancel_booking(
         status: BookingStatus::Cancelled,
         ..stored.content()
     };
-    let view = apply(&state, &source, booking_id, content, stored.revision).await?;
+    // A DELETE carries no revision: it keeps the stored one and is never stale.
+    let view = apply(&state, &source, booking_id, content, None).await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod database;
 pub mod mailbox;
 pub mod services;
+pub mod tap;
 
 pub use broker::TestBroker;
 pub use database::TestDatabase;

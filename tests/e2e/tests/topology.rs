@@ -105,3 +105,58 @@ async fn every_quorum_queue_has_a_delivery_limit_and_work_queues_a_dead_letter_q
         }
     }
 }
+
+#[tokio::test]
+async fn an_unroutable_publish_is_a_failure_even_though_the_broker_acks_it() {
+    use lockbridge_shared::amqp::{OutgoingMessage, PublishError, Publisher};
+
+    let broker = TestBroker::create().await;
+    let connection = Broker::connect(broker.url.clone().into(), "unroutable-test")
+        .await
+        .expect("connect");
+    let channel = connection.channel().await.expect("channel");
+    channel
+        .exchange_declare(
+            "nobody-listens".into(),
+            lapin::ExchangeKind::Topic,
+            lapin::options::ExchangeDeclareOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .expect("declare exchange");
+    let mut publisher = Publisher::new(connection.clone());
+    let id = uuid::Uuid::new_v4();
+    let message = OutgoingMessage {
+        exchange: "nobody-listens",
+        routing_key: "booking.confirmed",
+        event_id: id,
+        correlation_id: id,
+        payload: b"{}",
+    };
+    let error = publisher
+        .publish(&message)
+        .await
+        .expect_err("no queue is bound");
+    assert!(
+        matches!(
+            error,
+            PublishError::Unroutable {
+                reply_code: 312,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    // With the real topology the same publisher succeeds.
+    topology::declare(&channel).await.expect("declare");
+    let routed = OutgoingMessage {
+        exchange: "lockbridge.bookings",
+        ..message
+    };
+    publisher
+        .publish(&routed)
+        .await
+        .expect("routed publish is confirmed");
+    connection.close().await;
+}

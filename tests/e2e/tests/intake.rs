@@ -1,0 +1,582 @@
+//! booking-intake over real HTTP, against real PostgreSQL and RabbitMQ: the contract of
+//! design §3.1 and §3.2, and every kind of bad input refused with nothing stored or published.
+
+use std::time::Duration;
+
+use booking_intake::Application;
+use lockbridge_e2e::{TestBroker, TestDatabase, services, tap::Tap};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "upstream-token";
+const OTHER_TOKEN: &str = "another-source-token";
+
+struct Intake {
+    db: TestDatabase,
+    _broker: TestBroker,
+    app: services::Running,
+    http: reqwest::Client,
+    events: Tap,
+}
+
+impl Intake {
+    async fn start() -> Self {
+        let db = TestDatabase::create().await;
+        let broker = TestBroker::create().await;
+        let settings = services::settings(&[
+            ("database.url", db.url.clone()),
+            ("amqp.url", broker.url.clone()),
+            ("intake.tokens.libcal", TOKEN.to_owned()),
+            ("intake.tokens.other", OTHER_TOKEN.to_owned()),
+            ("intake.max_body_bytes", "4096".to_owned()),
+        ]);
+        let events = Tap::on(&broker.url, "lockbridge.bookings").await;
+        let app = services::spawn::<Application>(settings).await;
+        let intake = Self {
+            db,
+            _broker: broker,
+            app,
+            http: reqwest::Client::new(),
+            events,
+        };
+        intake.catalogue().await;
+        intake
+    }
+
+    async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .put(self.app.url(path))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn request(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> (StatusCode, Option<String>, Value) {
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (
+            status,
+            content_type,
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn catalogue(&self) {
+        for (path, body) in [
+            (
+                "/v1/locations/main",
+                json!({"name": "Main Library", "time_zone": "America/New_York"}),
+            ),
+            (
+                "/v1/categories/study",
+                json!({"location_id": "main", "name": "Study rooms"}),
+            ),
+            (
+                "/v1/spaces/sp-101",
+                json!({"category_id": "study", "name": "Study Room 101", "kind": "bookable_as_whole"}),
+            ),
+        ] {
+            let (status, body) = self.put(path, &body).await;
+            assert_eq!(status, StatusCode::CREATED, "{path}: {body}");
+        }
+    }
+
+    async fn booking_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM bookings")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn outbox_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Nothing stored, nothing queued for publishing, nothing published.
+    async fn assert_nothing_happened(&mut self) {
+        assert_eq!(self.booking_count().await, 0, "no booking stored");
+        assert_eq!(self.outbox_count().await, 0, "no event in the outbox");
+        assert!(
+            self.events.next(Duration::from_millis(300)).await.is_none(),
+            "no event published"
+        );
+    }
+}
+
+fn booking(status: &str, revision: Option<i64>) -> Value {
+    let mut body = json!({
+        "space_id": "sp-101",
+        "starts_at": "2026-12-01T14:00:00-05:00",
+        "ends_at": "2026-12-01T15:30:00-05:00",
+        "status": status,
+        "patron": {"name": "Ada Lovelace", "email": "ada@example.edu"},
+    });
+    if let Some(revision) = revision {
+        body["revision"] = json!(revision);
+    }
+    body
+}
+
+const EVENT_WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn a_confirmed_booking_is_stored_and_announced_once() {
+    let mut intake = Intake::start().await;
+    let (status, stored) = intake
+        .put("/v1/bookings/b-1", &booking("confirmed", Some(1)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{stored}");
+    assert_eq!(stored["booking_id"], "b-1");
+    assert_eq!(stored["starts_at"], "2026-12-01T19:00:00Z");
+    assert_eq!(stored["pin"]["state"], "not_applicable");
+
+    let delivery = intake
+        .events
+        .next(EVENT_WAIT)
+        .await
+        .expect("booking.confirmed published");
+    let event: Value = serde_json::from_slice(&delivery.data).unwrap();
+    assert_eq!(delivery.routing_key.as_str(), "booking.confirmed");
+    let properties = &delivery.properties;
+    assert_eq!(
+        properties.content_type().as_ref().map(|s| s.as_str()),
+        Some("application/json")
+    );
+    assert_eq!(properties.delivery_mode(), &Some(2));
+    assert_eq!(
+        properties.kind().as_ref().map(|s| s.as_str()),
+        Some("booking.confirmed")
+    );
+    assert_eq!(
+        properties.message_id().as_ref().map(|s| s.to_string()),
+        event["event_id"].as_str().map(str::to_owned)
+    );
+    assert_eq!(event["event_type"], "booking.confirmed");
+    assert_eq!(event["schema_version"], 1);
+    assert_eq!(event["data"]["booking_id"], "b-1");
+    assert_eq!(event["data"]["time_zone"], "America/New_York");
+    assert_eq!(event["data"]["patron"]["email"], "ada@example.edu");
+
+    // The same PUT again changes nothing and emits nothing.
+    let (status, again) = intake
+        .put("/v1/bookings/b-1", &booking("confirmed", Some(1)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(again["updated_at"], stored["updated_at"]);
+    assert!(
+        intake
+            .events
+            .next(Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+    assert_eq!(intake.outbox_count().await, 1);
+    let published: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+            .fetch_one(&intake.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        published, 1,
+        "the relay marks the row sent after the confirm"
+    );
+}
+
+#[tokio::test]
+async fn status_changes_emit_the_matching_events() {
+    let mut intake = Intake::start().await;
+    let (status, _) = intake
+        .put("/v1/bookings/b-2", &booking("tentative", Some(1)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(
+        intake
+            .events
+            .next(Duration::from_millis(500))
+            .await
+            .is_none(),
+        "tentative bookings say nothing yet"
+    );
+
+    intake
+        .put("/v1/bookings/b-2", &booking("confirmed", Some(2)))
+        .await;
+    assert_eq!(
+        intake.events.next_json(EVENT_WAIT).await["event_type"],
+        "booking.confirmed"
+    );
+
+    let mut moved = booking("confirmed", Some(3));
+    moved["ends_at"] = json!("2026-12-01T16:00:00-05:00");
+    intake.put("/v1/bookings/b-2", &moved).await;
+    let changed = intake.events.next_json(EVENT_WAIT).await;
+    assert_eq!(changed["event_type"], "booking.changed");
+    assert_eq!(changed["data"]["ends_at"], "2026-12-01T21:00:00Z");
+
+    let response = intake
+        .http
+        .delete(intake.app.url("/v1/bookings/b-2"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let cancelled = intake.events.next_json(EVENT_WAIT).await;
+    assert_eq!(cancelled["event_type"], "booking.cancelled");
+    // All of one booking's events share its correlation id.
+    assert_eq!(cancelled["correlation_id"], changed["correlation_id"]);
+
+    let response = intake
+        .http
+        .delete(intake.app.url("/v1/bookings/b-2"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::ACCEPTED,
+        "cancelling twice is harmless"
+    );
+    assert!(
+        intake
+            .events
+            .next(Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_stale_revision_is_refused_and_changes_nothing() {
+    let mut intake = Intake::start().await;
+    intake
+        .put("/v1/bookings/b-3", &booking("confirmed", Some(5)))
+        .await;
+    intake.events.next_json(EVENT_WAIT).await;
+    let mut older = booking("cancelled", Some(4));
+    older["patron"]["name"] = json!("Someone Else");
+    let (status, problem) = intake.put("/v1/bookings/b-3", &older).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["field"], "revision");
+    let (status, problem) = intake
+        .put("/v1/bookings/b-3", &{
+            let mut same_revision = booking("confirmed", Some(5));
+            same_revision["ends_at"] = json!("2026-12-01T17:00:00-05:00");
+            same_revision
+        })
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let stored: (String, String, Option<i64>) = sqlx::query_as(
+        "SELECT status::text, patron_name, revision FROM bookings WHERE booking_id = 'b-3'",
+    )
+    .fetch_one(&intake.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        ("confirmed".to_owned(), "Ada Lovelace".to_owned(), Some(5))
+    );
+    assert!(
+        intake
+            .events
+            .next(Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn bad_bookings_get_a_problem_naming_the_field_and_change_nothing() {
+    let mut intake = Intake::start().await;
+    let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
+        (
+            "missing space",
+            {
+                let mut b = booking("confirmed", None);
+                b.as_object_mut().unwrap().remove("space_id");
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "space_id",
+        ),
+        (
+            "missing patron email",
+            {
+                let mut b = booking("confirmed", None);
+                b["patron"].as_object_mut().unwrap().remove("email");
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "patron.email",
+        ),
+        (
+            "bad email",
+            {
+                let mut b = booking("confirmed", None);
+                b["patron"]["email"] = json!("not-an-email");
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "patron.email",
+        ),
+        (
+            "end before start",
+            {
+                let mut b = booking("confirmed", None);
+                b["ends_at"] = json!("2026-12-01T13:00:00-05:00");
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ends_at",
+        ),
+        (
+            "time without offset",
+            {
+                let mut b = booking("confirmed", None);
+                b["starts_at"] = json!("2026-12-01T14:00:00");
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "starts_at",
+        ),
+        (
+            "unknown status",
+            booking("approved", None),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "status",
+        ),
+        (
+            "negative revision",
+            booking("confirmed", Some(-1)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "revision",
+        ),
+        (
+            "unknown space",
+            {
+                let mut b = booking("confirmed", None);
+                b["space_id"] = json!("sp-404");
+                b
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "space_id",
+        ),
+        (
+            "oversize body",
+            {
+                let mut b = booking("confirmed", None);
+                b["patron"]["name"] = json!("x".repeat(5000));
+                b
+            },
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+        ),
+    ];
+    for (case, body, expected, field) in cases {
+        let (status, content_type, problem) = intake
+            .request(
+                intake
+                    .http
+                    .put(intake.app.url("/v1/bookings/b-bad"))
+                    .bearer_auth(TOKEN)
+                    .json(&body),
+            )
+            .await;
+        assert_eq!(status, expected, "{case}: {problem}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{case}"
+        );
+        assert_eq!(problem["field"], field, "{case}: {problem}");
+        assert_eq!(problem["status"], expected.as_u16(), "{case}");
+    }
+
+    let malformed = intake
+        .http
+        .put(intake.app.url("/v1/bookings/b-bad"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"space_id\": ");
+    let (status, _, problem) = intake.request(malformed).await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("body")),
+        "{problem}"
+    );
+
+    let not_json = intake
+        .http
+        .put(intake.app.url("/v1/bookings/b-bad"))
+        .bearer_auth(TOKEN)
+        .body("space_id=sp-101");
+    let (status, _, _) = intake.request(not_json).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let (status, _, problem) = intake
+        .request(
+            intake
+                .http
+                .put(intake.app.url("/v1/bookings/b%20bad"))
+                .bearer_auth(TOKEN)
+                .json(&booking("confirmed", None)),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("booking_id")),
+        "{problem}"
+    );
+
+    intake.assert_nothing_happened().await;
+}
+
+#[tokio::test]
+async fn requests_without_the_right_token_are_refused() {
+    let mut intake = Intake::start().await;
+    let url = intake.app.url("/v1/bookings/b-auth");
+    for request in [
+        intake.http.put(&url).json(&booking("confirmed", None)),
+        intake
+            .http
+            .put(&url)
+            .bearer_auth("wrong-token")
+            .json(&booking("confirmed", None)),
+        intake
+            .http
+            .put(&url)
+            .header("authorization", format!("Basic {TOKEN}"))
+            .json(&booking("confirmed", None)),
+        intake.http.get(&url),
+    ] {
+        let (status, content_type, problem) = intake.request(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+        assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    }
+    intake.assert_nothing_happened().await;
+    // Health endpoints need no token.
+    let health = intake
+        .http
+        .get(intake.app.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn catalogue_errors_name_the_field() {
+    let intake = Intake::start().await;
+    let (status, problem) = intake
+        .put(
+            "/v1/locations/branch",
+            &json!({"name": "Branch", "time_zone": "Mars/Olympus"}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("time_zone")),
+        "{problem}"
+    );
+    let (status, problem) = intake
+        .put(
+            "/v1/categories/rooms",
+            &json!({"location_id": "nowhere", "name": "Rooms"}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("location_id")),
+        "{problem}"
+    );
+    let (status, problem) = intake
+        .put(
+            "/v1/spaces/sp-9",
+            &json!({"category_id": "study", "name": "Seat 9", "kind": "chair"}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("kind")),
+        "{problem}"
+    );
+    let (status, _) = intake
+        .put(
+            "/v1/locations/main",
+            &json!({"name": "Main Library", "time_zone": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "an existing location answers 200");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM locations")
+        .fetch_one(&intake.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn bookings_are_private_to_their_source() {
+    let intake = Intake::start().await;
+    intake
+        .put("/v1/bookings/b-own", &booking("tentative", None))
+        .await;
+    let url = intake.app.url("/v1/bookings/b-own");
+    let (status, _, view) = intake
+        .request(intake.http.get(&url).bearer_auth(TOKEN))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["status"], "tentative");
+    let (status, _, _) = intake
+        .request(intake.http.get(&url).bearer_auth(OTHER_TOKEN))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another source cannot see it"
+    );
+    let (status, _, problem) = intake
+        .request(
+            intake
+                .http
+                .put(&url)
+                .bearer_auth(OTHER_TOKEN)
+                .json(&booking("cancelled", None)),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["field"].clone()),
+        (StatusCode::CONFLICT, json!("booking_id")),
+        "{problem}"
+    );
+    let (status, _, _) = intake
+        .request(
+            intake
+                .http
+                .get(intake.app.url("/v1/bookings/b-missing"))
+                .bearer_auth(TOKEN),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let stored: String =
+        sqlx::query_scalar("SELECT status::text FROM bookings WHERE booking_id = 'b-own'")
+            .fetch_one(&intake.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, "tentative");
+}
