@@ -1,0 +1,156 @@
+//! Simulator settings: what the public RemoteLock docs leave open is configurable here.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// Listen address of the binary when `REMOTELOCK_SIM_LISTEN` is not set.
+pub const DEFAULT_BIN_LISTEN: &str = "127.0.0.1:4010";
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where to listen; `127.0.0.1:0` picks a free port (tests).
+    pub listen: SocketAddr,
+    /// The one OAuth application the simulator knows.
+    pub client_id: String,
+    pub client_secret: String,
+    /// Requests per fixed 60 s window per account (docs: 120).
+    pub rate_limit_per_minute: u32,
+    /// Lifetime of access tokens (docs: 7200 s).
+    pub access_token_ttl: Duration,
+    /// Status for a missing/invalid/expired token: the docs say 403, Doorkeeper usually says 401.
+    pub bad_token_status: u16,
+    /// Accepted PIN lengths (third-party statement: 4 to 10 digits).
+    pub pin_digits: RangeInclusive<usize>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            client_id: "lockbridge-dev".to_owned(),
+            client_secret: "lockbridge-dev-secret".to_owned(),
+            rate_limit_per_minute: 120,
+            access_token_ttl: Duration::from_secs(7200),
+            bad_token_status: 403,
+            pin_digits: 4..=10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    variable: &'static str,
+    problem: String,
+}
+
+impl SimConfig {
+    /// Reads the `REMOTELOCK_SIM_*` environment variables (see README), starting from the
+    /// defaults with the binary's fixed port.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var =
+            |variable: &'static str| lookup(variable).filter(|value| !value.trim().is_empty());
+        let invalid = |variable: &'static str, problem: String| ConfigError { variable, problem };
+        let defaults = Self::default();
+
+        let listen = var("REMOTELOCK_SIM_LISTEN")
+            .unwrap_or_else(|| DEFAULT_BIN_LISTEN.to_owned())
+            .parse()
+            .map_err(|e| invalid("REMOTELOCK_SIM_LISTEN", format!("{e}")))?;
+        let number = |variable: &'static str| -> Result<Option<u64>, ConfigError> {
+            var(variable)
+                .map(|value| value.trim().parse::<u64>())
+                .transpose()
+                .map_err(|e| invalid(variable, format!("{e}")))
+        };
+        let rate_limit_per_minute = match number("REMOTELOCK_SIM_RATE_LIMIT_PER_MINUTE")? {
+            Some(limit) => u32::try_from(limit)
+                .map_err(|e| invalid("REMOTELOCK_SIM_RATE_LIMIT_PER_MINUTE", format!("{e}")))?,
+            None => defaults.rate_limit_per_minute,
+        };
+        let access_token_ttl = number("REMOTELOCK_SIM_ACCESS_TOKEN_TTL_SECS")?
+            .map_or(defaults.access_token_ttl, Duration::from_secs);
+        let bad_token_status = match number("REMOTELOCK_SIM_BAD_TOKEN_STATUS")? {
+            Some(status @ 400..=599) => status as u16,
+            Some(other) => {
+                return Err(invalid(
+                    "REMOTELOCK_SIM_BAD_TOKEN_STATUS",
+                    format!("{other} is not a 4xx/5xx status"),
+                ));
+            }
+            None => defaults.bad_token_status,
+        };
+        let pin_digits = match var("REMOTELOCK_SIM_PIN_DIGITS") {
+            Some(range) => parse_digit_range(&range).ok_or_else(|| {
+                invalid(
+                    "REMOTELOCK_SIM_PIN_DIGITS",
+                    format!("{range:?} is not MIN-MAX"),
+                )
+            })?,
+            None => defaults.pin_digits,
+        };
+
+        Ok(Self {
+            listen,
+            client_id: var("REMOTELOCK_SIM_CLIENT_ID").unwrap_or(defaults.client_id),
+            client_secret: var("REMOTELOCK_SIM_CLIENT_SECRET").unwrap_or(defaults.client_secret),
+            rate_limit_per_minute,
+            access_token_ttl,
+            bad_token_status,
+            pin_digits,
+        })
+    }
+}
+
+/// `"4-10"` → `4..=10`; lengths start at 1.
+fn parse_digit_range(raw: &str) -> Option<RangeInclusive<usize>> {
+    let (min, max) = raw.split_once('-')?;
+    let (min, max) = (min.trim().parse().ok()?, max.trim().parse().ok()?);
+    (1 <= min && min <= max).then_some(min..=max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<SimConfig, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        SimConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn binary_defaults_to_the_fixed_port() {
+        let config = from(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_BIN_LISTEN);
+        assert_eq!(config.bad_token_status, 403);
+        assert_eq!(config.pin_digits, 4..=10);
+    }
+
+    #[test]
+    fn reads_overrides_and_rejects_nonsense() {
+        let config = from(&[
+            ("REMOTELOCK_SIM_LISTEN", "0.0.0.0:9000"),
+            ("REMOTELOCK_SIM_BAD_TOKEN_STATUS", "401"),
+            ("REMOTELOCK_SIM_PIN_DIGITS", "6-8"),
+            ("REMOTELOCK_SIM_ACCESS_TOKEN_TTL_SECS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.bad_token_status, 401);
+        assert_eq!(config.pin_digits, 6..=8);
+        assert_eq!(config.access_token_ttl, Duration::from_secs(60));
+
+        assert!(from(&[("REMOTELOCK_SIM_PIN_DIGITS", "8-6")]).is_err());
+        assert!(from(&[("REMOTELOCK_SIM_BAD_TOKEN_STATUS", "200")]).is_err());
+        assert!(from(&[("REMOTELOCK_SIM_LISTEN", "nowhere")]).is_err());
+    }
+}

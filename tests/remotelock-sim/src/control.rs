@@ -1,0 +1,116 @@
+//! Test controls over HTTP for the binary (no auth): `/_sim/...`, mirroring `SimHandle`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Seed;
+use crate::directory::{AccessSnapshot, GuestSnapshot};
+use crate::faults::{Fault, FaultKind};
+use crate::request_log::RequestRecord;
+use crate::state::AppState;
+use crate::tokens::TokenPair;
+
+pub const PREFIX: &str = "/_sim";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/_sim/state", get(snapshot))
+        .route("/_sim/requests", get(requests))
+        .route("/_sim/faults", post(inject_fault))
+        .route("/_sim/tokens", post(mint_tokens))
+        .route("/_sim/tokens/expire", post(expire_tokens))
+}
+
+#[derive(Serialize)]
+struct StateView {
+    #[serde(flatten)]
+    seed: Seed,
+    guests: Vec<GuestSnapshot>,
+    accesses: Vec<AccessSnapshot>,
+}
+
+async fn snapshot(State(state): State<AppState>) -> Json<StateView> {
+    Json(StateView {
+        seed: state.catalog.seed(),
+        guests: state.guests(),
+        accesses: state.accesses(),
+    })
+}
+
+async fn requests(State(state): State<AppState>) -> Json<Vec<RequestRecord>> {
+    Json(state.requests.snapshot())
+}
+
+/// JSON form of a [`Fault`], e.g.
+/// `{"method": "POST", "path_prefix": "/access_persons", "kind": "status", "status": 503, "times": 2}`;
+/// other kinds: `{"kind": "latency", "latency_ms": 1500}`, `"timeout"`, `"rate_limit"`,
+/// `"drop_response_after_commit"`.
+#[derive(Debug, Deserialize)]
+struct FaultSpec {
+    method: Option<String>,
+    path_prefix: String,
+    #[serde(default = "once")]
+    times: u32,
+    #[serde(flatten)]
+    kind: FaultKindSpec,
+}
+
+fn once() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum FaultKindSpec {
+    Status { status: u16 },
+    Latency { latency_ms: u64 },
+    Timeout,
+    RateLimit,
+    DropResponseAfterCommit,
+}
+
+impl From<FaultKindSpec> for FaultKind {
+    fn from(spec: FaultKindSpec) -> Self {
+        match spec {
+            FaultKindSpec::Status { status } => Self::Status(status),
+            FaultKindSpec::Latency { latency_ms } => {
+                Self::Latency(Duration::from_millis(latency_ms))
+            }
+            FaultKindSpec::Timeout => Self::Timeout,
+            FaultKindSpec::RateLimit => Self::RateLimit,
+            FaultKindSpec::DropResponseAfterCommit => Self::DropResponseAfterCommit,
+        }
+    }
+}
+
+async fn inject_fault(
+    State(state): State<AppState>,
+    Json(spec): Json<FaultSpec>,
+) -> Result<StatusCode, (StatusCode, String)> {
+    let method = spec
+        .method
+        .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()))
+        .transpose()
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("method: {e}")))?;
+    state.faults.push(Fault {
+        method,
+        path_prefix: spec.path_prefix,
+        kind: spec.kind.into(),
+        times: spec.times,
+    });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn mint_tokens(State(state): State<AppState>) -> (StatusCode, Json<TokenPair>) {
+    (StatusCode::CREATED, Json(state.tokens.issue_pair()))
+}
+
+async fn expire_tokens(State(state): State<AppState>) -> StatusCode {
+    state.tokens.expire_access_tokens();
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,177 @@
+//! The JSON envelope (remotelock-api.md §2.1): `{"data": {type, id, attributes, links}}` out,
+//! `{"type", "attributes"}` in, plus the request-side extractors that go with it.
+
+use std::fmt::Display;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::http::request::Parts;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::errors::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// `created_at`/`updated_at` and friends: UTC, `Z`, no fractional seconds.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Resource ids are UUID strings; anything else cannot name a record, hence 404.
+pub fn resource_id(raw: &str) -> ApiResult<Uuid> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    /// Always a JSON object.
+    pub attributes: Value,
+    pub links: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Value>,
+}
+
+impl Resource {
+    pub fn new(
+        kind: impl Into<String>,
+        id: impl Display,
+        attributes: Value,
+        self_link: String,
+    ) -> Self {
+        debug_assert!(attributes.is_object(), "attributes must be a JSON object");
+        Self {
+            kind: kind.into(),
+            id: id.to_string(),
+            attributes,
+            links: Map::from_iter([("self".to_owned(), Value::String(self_link))]),
+            meta: None,
+        }
+    }
+
+    /// Adds a relationship link (`links.<name>`).
+    pub fn link(mut self, name: &str, url: String) -> Self {
+        self.links.insert(name.to_owned(), Value::String(url));
+        self
+    }
+
+    pub fn with_meta(mut self, meta: Value) -> Self {
+        self.meta = Some(meta);
+        self
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&Value> {
+        self.attributes.get(name)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Single {
+    pub data: Resource,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Collection {
+    pub data: Vec<Resource>,
+    pub meta: PageMeta,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PageMeta {
+    pub page: usize,
+    pub per_page: usize,
+    pub total_count: usize,
+    pub total_pages: usize,
+}
+
+/// Base for `links`: the scheme and host the client used (so links work behind compose
+/// service names), falling back to the address the simulator bound.
+#[derive(Debug, Clone)]
+pub struct ApiBase(String);
+
+impl ApiBase {
+    /// `path` starts with `/`, e.g. `/devices/<id>`.
+    pub fn url(&self, path: impl Display) -> String {
+        format!("{}{path}", self.0)
+    }
+}
+
+impl FromRequestParts<AppState> for ApiBase {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok());
+        Ok(Self(match host {
+            Some(host) => format!("http://{host}"),
+            None => state.base_url.as_str().trim_end_matches('/').to_owned(),
+        }))
+    }
+}
+
+/// A write request's body: `{"type": ..., "attributes": {...}}`.
+///
+/// `Content-Type: application/json` is required (§1.3); what the real API answers otherwise is
+/// not documented, we choose 415. Malformed JSON and a missing `attributes` object are 400.
+#[derive(Debug)]
+pub struct RequestBody {
+    pub kind: Option<String>,
+    pub attributes: Map<String, Value>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for RequestBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::general(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+                "unsupported_media_type",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+        let root = match serde_json::from_slice(&bytes) {
+            Ok(Value::Object(root)) => root,
+            Ok(_) => {
+                return Err(ApiError::bad_request(
+                    "The request body must be a JSON object",
+                ));
+            }
+            Err(e) => return Err(ApiError::bad_request(format!("Malformed JSON: {e}"))),
+        };
+        Self::from_root(root)
+    }
+}
+
+impl RequestBody {
+    fn from_root(mut root: Map<String, Value>) -> ApiResult<Self> {
+        let kind = match root.remove("type") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(kind)) => Some(kind),
+            Some(_) => return Err(ApiError::bad_request("type must be a string")),
+        };
+        match root.remove("attributes") {
+            Some(Value::Object(attributes)) => Ok(Self { kind, attributes }),
+            None | Some(Value::Null) => Err(ApiError::bad_request(
+                "param is missing or the value is empty: attributes",
+            )),
+            Some(_) => Err(ApiError::bad_request("attributes must be an object")),
+        }
+    }
+}

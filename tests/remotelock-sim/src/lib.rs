@@ -1,0 +1,136 @@
+//! A stand-in for the RemoteLock Connect API: OAuth server and REST API on one HTTP port,
+//! following `shared/remotelock-api.md`. Tests start it in-process with [`Simulator::start`];
+//! the binary serves it for local runs and compose.
+
+mod access_persons;
+mod accesses;
+mod account;
+mod auth;
+mod catalog;
+mod config;
+mod control;
+mod devices;
+mod directory;
+mod envelope;
+mod errors;
+mod faults;
+mod listing;
+mod oauth;
+mod person_input;
+mod pins;
+mod rate_limit;
+mod request_log;
+mod router;
+mod state;
+mod tokens;
+mod version;
+mod wall_clock;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use url::Url;
+
+pub use axum::http::Method;
+pub use catalog::{Seed, SeedLocation, SeedLock};
+pub use config::{ConfigError, DEFAULT_BIN_LISTEN, SimConfig};
+pub use directory::{AccessSnapshot, GuestSnapshot, PersonStatus};
+pub use faults::{Fault, FaultKind};
+pub use request_log::RequestRecord;
+pub use tokens::TokenPair;
+
+use state::SimState;
+
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds `config.listen` and serves until [`SimHandle::shutdown`] or until the last handle
+    /// is dropped.
+    pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let base_url = base_url(listener.local_addr()?);
+        let state = Arc::new(SimState::new(config, base_url.clone()));
+        let app = router::build(state.clone());
+        let stop = state.shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "simulator server failed");
+            }
+        });
+        Ok(SimHandle {
+            base_url,
+            guard: Arc::new(StopOnDrop(state.clone())),
+            state,
+        })
+    }
+}
+
+/// A connectable URL even when listening on all interfaces.
+fn base_url(mut addr: SocketAddr) -> Url {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    Url::parse(&format!("http://{addr}/")).expect("socket address forms a valid URL")
+}
+
+#[derive(Clone)]
+pub struct SimHandle {
+    state: Arc<SimState>,
+    base_url: Url,
+    /// Shared by all clones of the handle; the server stops when the last one goes.
+    guard: Arc<StopOnDrop>,
+}
+
+struct StopOnDrop(Arc<SimState>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.shutdown.cancel();
+    }
+}
+
+impl SimHandle {
+    /// E.g. `http://127.0.0.1:PORT/`: OAuth under `/oauth/...`, the API at `/...` and `/v1/...`.
+    pub fn base_url(&self) -> Url {
+        self.base_url.clone()
+    }
+
+    pub fn seed(&self) -> Seed {
+        self.state.catalog.seed()
+    }
+
+    /// Every access guest ever created, including deactivated and deleted ones.
+    pub fn guests(&self) -> Vec<GuestSnapshot> {
+        self.state.guests()
+    }
+
+    pub fn accesses(&self) -> Vec<AccessSnapshot> {
+        self.state.accesses()
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.state.faults.push(fault);
+    }
+
+    /// Every access token issued so far expires now; refresh tokens stay usable.
+    pub fn expire_access_tokens(&self) {
+        self.state.tokens.expire_access_tokens();
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.requests.snapshot()
+    }
+
+    /// A token pair for the seeded account, as if the authorization-code flow had completed.
+    pub fn issue_tokens(&self) -> TokenPair {
+        self.state.tokens.issue_pair()
+    }
+
+    pub fn shutdown(&self) {
+        self.guard.0.shutdown.cancel();
+    }
+}

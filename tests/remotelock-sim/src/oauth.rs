@@ -1,0 +1,257 @@
+//! The OAuth server (remotelock-api.md §1.2): `/oauth/authorize`, `/oauth/token`,
+//! `/oauth/revoke`. Errors follow RFC 6749 (the real server is very likely Doorkeeper).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Deserialize;
+use serde_json::json;
+use url::{Url, form_urlencoded};
+
+use crate::config::SimConfig;
+use crate::state::AppState;
+use crate::tokens::{InvalidGrant, IssuedToken};
+
+/// Renders the code as JSON instead of redirecting (for command-line setups).
+const OUT_OF_BAND: &str = "urn:ietf:wg:oauth:2.0:oob";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/authorize", get(authorize))
+        .route("/oauth/token", post(token))
+        .route("/oauth/revoke", post(revoke))
+}
+
+#[derive(Debug)]
+struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    fn invalid_request(description: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_request",
+            description: description.into(),
+        }
+    }
+
+    fn invalid_client() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.".to_owned(),
+        }
+    }
+}
+
+impl From<InvalidGrant> for OAuthError {
+    fn from(InvalidGrant(description): InvalidGrant) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_grant",
+            description: description.to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            [(CACHE_CONTROL, "no-store")],
+            Json(json!({ "error": self.error, "error_description": self.description })),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="RemoteLock""#),
+            );
+        }
+        response
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AuthorizeParams {
+    client_id: Option<String>,
+    response_type: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+/// Approves at once (there is no login page): redirects with `code` and `state`.
+async fn authorize(
+    State(state): State<AppState>,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
+    if params.client_id.as_deref() != Some(state.config.client_id.as_str()) {
+        return error_page("Client authentication failed due to unknown client.");
+    }
+    let Some(redirect_uri) = params.redirect_uri else {
+        return error_page("The redirect_uri parameter is missing.");
+    };
+    if redirect_uri == OUT_OF_BAND {
+        if params.response_type.as_deref() != Some("code") {
+            return error_page("The response_type must be code.");
+        }
+        let code = state.tokens.issue_code(&redirect_uri);
+        return Json(json!({ "code": code, "state": params.state.unwrap_or_default() }))
+            .into_response();
+    }
+    let Ok(mut target) = Url::parse(&redirect_uri) else {
+        return error_page("The redirect_uri is not a valid URL.");
+    };
+    {
+        let mut query = target.query_pairs_mut();
+        if params.response_type.as_deref() == Some("code") {
+            query.append_pair("code", &state.tokens.issue_code(&redirect_uri));
+        } else {
+            query.append_pair("error", "unsupported_response_type");
+        }
+        if let Some(client_state) = &params.state {
+            query.append_pair("state", client_state);
+        }
+    }
+    (StatusCode::FOUND, [(LOCATION, target.to_string())]).into_response()
+}
+
+fn error_page(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!("<!doctype html><title>Authorization error</title><h1>An error has occurred</h1><p>{message}</p>"),
+    )
+        .into_response()
+}
+
+/// Form fields of a token or revoke request. Like the real server, parameters in the query
+/// string are accepted too (a third-party client relies on it); the body wins.
+struct FormParams(HashMap<String, String>);
+
+impl FormParams {
+    fn parse(uri: &Uri, body: &[u8]) -> Self {
+        let query = uri.query().unwrap_or_default().as_bytes();
+        Self(
+            form_urlencoded::parse(query)
+                .chain(form_urlencoded::parse(body))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("The {name} parameter is missing.")))
+    }
+}
+
+/// The docs show client credentials as form fields only; we also accept HTTP Basic
+/// (RFC 6749 §2.3.1) because the `oauth2` crate sends them that way by default.
+fn authenticate_client(
+    config: &SimConfig,
+    headers: &HeaderMap,
+    params: &FormParams,
+) -> Result<(), OAuthError> {
+    let (id, secret) = match basic_credentials(headers) {
+        Some(credentials) => credentials,
+        None => (
+            params.get("client_id").unwrap_or_default().to_owned(),
+            params.get("client_secret").unwrap_or_default().to_owned(),
+        ),
+    };
+    if id == config.client_id && secret == config.client_secret {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_client())
+    }
+}
+
+/// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(BASE64.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let form_decode = |part: &str| {
+        percent_encoding::percent_decode_str(&part.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some((form_decode(id), form_decode(secret)))
+}
+
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let params = FormParams::parse(&uri, &body);
+    match grant(&state, &headers, &params) {
+        Ok(issued) => ([(CACHE_CONTROL, "no-store")], Json(issued)).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn grant(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &FormParams,
+) -> Result<IssuedToken, OAuthError> {
+    authenticate_client(&state.config, headers, params)?;
+    match params.require("grant_type")? {
+        "authorization_code" => {
+            let code = params.require("code")?;
+            let redirect_uri = params.require("redirect_uri")?;
+            Ok(state.tokens.redeem_code(code, redirect_uri)?)
+        }
+        "refresh_token" => Ok(state.tokens.refresh(params.require("refresh_token")?)?),
+        "client_credentials" => Ok(state.tokens.issue(false)),
+        _ => Err(OAuthError {
+            status: StatusCode::BAD_REQUEST,
+            error: "unsupported_grant_type",
+            description:
+                "The authorization grant type is not supported by the authorization server."
+                    .to_owned(),
+        }),
+    }
+}
+
+/// RFC 7009: unknown tokens are "revoked" too.
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let params = FormParams::parse(&uri, &body);
+    let outcome = authenticate_client(&state.config, &headers, &params)
+        .and_then(|()| params.require("token"))
+        .map(|token| state.tokens.revoke(token));
+    match outcome {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(error) => error.into_response(),
+    }
+}

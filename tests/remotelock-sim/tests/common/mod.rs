@@ -1,0 +1,104 @@
+//! Shared helpers: a started simulator plus a reqwest client holding a valid token.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use remotelock_sim::{SimConfig, SimHandle, Simulator};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+
+pub const ACCEPT_V1: &str = "application/vnd.lockstate+json; version=1";
+
+pub struct Api {
+    pub sim: SimHandle,
+    pub http: reqwest::Client,
+    pub token: String,
+}
+
+impl Api {
+    pub async fn start() -> Self {
+        Self::start_with(SimConfig::default()).await
+    }
+
+    pub async fn start_with(config: SimConfig) -> Self {
+        let sim = Simulator::start(config).await.expect("simulator starts");
+        let token = sim.issue_tokens().access_token;
+        Self {
+            sim,
+            http: reqwest::Client::new(),
+            token,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.sim
+            .base_url()
+            .join(path.trim_start_matches('/'))
+            .expect("valid path")
+            .to_string()
+    }
+
+    /// An authenticated request to the API under `/v1`.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, self.url(&format!("/v1{path}")))
+            .bearer_auth(&self.token)
+            .header("Accept", ACCEPT_V1)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn send_json(&self, method: Method, path: &str, body: Value) -> Response {
+        self.request(method, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn create_guest(&self, attributes: Value) -> Response {
+        self.send_json(
+            Method::POST,
+            "/access_persons",
+            json!({"type": "access_guest", "attributes": attributes}),
+        )
+        .await
+    }
+
+    /// Creates a guest that must succeed; returns its `data` object.
+    pub async fn guest(&self, name: &str, pin: &str) -> Value {
+        let response = self.create_guest(guest_attributes(name, pin)).await;
+        assert_eq!(response.status(), 201, "creating {name}");
+        body(response).await["data"].clone()
+    }
+}
+
+/// A guest window far enough ahead to be `upcoming`.
+pub fn guest_attributes(name: &str, pin: &str) -> Value {
+    json!({
+        "name": name,
+        "email": "patron@example.edu",
+        "pin": pin,
+        "starts_at": "2030-12-01T13:45:00",
+        "ends_at": "2030-12-01T15:30:00",
+    })
+}
+
+pub async fn body(response: Response) -> Value {
+    response.json().await.expect("JSON body")
+}
+
+pub fn header(response: &Response, name: &str) -> i64 {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} header"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
