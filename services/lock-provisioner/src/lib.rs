@@ -1,0 +1,16 @@
+//! lock-provisioner: turns booking events into RemoteLock access guests with PINs.
+//!
+//! Events only say "this booking changed": the consumer records that as a durable job and
+//! acknowledges. The job reconciles RemoteLock with the booking as currently stored, so
+//! duplicate or out-of-order events cannot move a PIN backwards, and retries survive restarts.
+
+mod consumer;
+mod lock_zones;
+mod reconcile;
+mod startup;
+mod store;
+
+pub use startup::Application;
+
+/// The producer name of this service's outbox rows, and its consumer name for deduplication.
+pub const SERVICE: &str = "lock-provisioner";

@@ -1,0 +1,44 @@
+//! The time zone each lock reads guest windows in: its RemoteLock location's zone. Looked up
+//! once an hour per lock, since every lookup spends the account's rate limit.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use lockbridge_shared::{
+    domain::{LockId, TimeZone},
+    remotelock::{RemoteLockClient, RemoteLockError},
+};
+use tokio::sync::Mutex;
+
+const TTL: Duration = Duration::from_secs(3600);
+
+pub(crate) struct LockZones {
+    client: RemoteLockClient,
+    cache: Mutex<HashMap<LockId, (Option<TimeZone>, Instant)>>,
+}
+
+impl LockZones {
+    pub fn new(client: RemoteLockClient) -> Self {
+        Self { client, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// `None` when the lock belongs to no location; the caller falls back to the booking's.
+    pub async fn zone_of(&self, lock: &LockId) -> Result<Option<TimeZone>, RemoteLockError> {
+        if let Some((zone, at)) = self.cache.lock().await.get(lock)
+            && at.elapsed() < TTL
+        {
+            return Ok(*zone);
+        }
+        let device = self.client.device(lock).await?;
+        let zone = match &device.location_id {
+            Some(location_id) => {
+                self.client.locations().await?.into_iter().find(|l| &l.id == location_id).map(|l| l.time_zone)
+            }
+            None => None,
+        };
+        self.cache.lock().await.insert(lock.clone(), (zone, Instant::now()));
+        Ok(zone)
+    }
+}

@@ -1,0 +1,80 @@
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::Router;
+use lockbridge_shared::{
+    amqp::{Consumer, topology::PROVISIONER_BOOKINGS},
+    configuration::Settings,
+    crypto::TokenCipher,
+    jobs::{RetryPolicy, Worker},
+    outbox::Relay,
+    remotelock::{OAuthClient, RemoteLockClient, TokenManager},
+    service::{self, Infrastructure, Service, StartupError},
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{consumer::BookingEvents, lock_zones::LockZones, reconcile::Provisioner};
+
+pub struct Application {
+    listener: TcpListener,
+    infrastructure: Infrastructure,
+    provisioner: Provisioner,
+    prefetch: u16,
+}
+
+/// A job whose worker died is taken over after this long; longer than any one run takes.
+const LEASE: Duration = Duration::from_secs(120);
+
+impl Service for Application {
+    const NAME: &'static str = "lock-provisioner";
+
+    async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let cipher = TokenCipher::new(&settings.remotelock.token_encryption_key)
+            .map_err(|e| StartupError::Invalid(e.to_string()))?;
+        let oauth = OAuthClient::new(&settings.remotelock).map_err(|e| StartupError::Invalid(e.to_string()))?;
+        let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
+        let tokens = TokenManager::new(infrastructure.pool.clone(), cipher, oauth);
+        let client = RemoteLockClient::new(&settings.remotelock, tokens).map_err(|e| StartupError::Invalid(e.to_string()))?;
+        let listener = service::bind(settings.provisioner.listen).await?;
+        let provisioner = Provisioner {
+            pool: infrastructure.pool.clone(),
+            zones: LockZones::new(client.clone()),
+            client,
+            lead_time: settings.provisioner.lead_time,
+            grace: settings.provisioner.grace,
+            pin_digits: usize::from(settings.provisioner.pin_digits),
+        };
+        Ok(Self { listener, infrastructure, provisioner, prefetch: settings.amqp.prefetch })
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let infrastructure = &self.infrastructure;
+        let consumer = Consumer {
+            broker: infrastructure.broker.clone(),
+            queue: PROVISIONER_BOOKINGS,
+            prefetch: self.prefetch,
+            handler: Arc::new(BookingEvents { pool: infrastructure.pool.clone() }),
+        };
+        let worker = Worker {
+            pool: infrastructure.pool.clone(),
+            handler: Arc::new(self.provisioner),
+            policy: RetryPolicy::default(),
+            lease: LEASE,
+        };
+        let relay = Relay { pool: infrastructure.pool.clone(), broker: infrastructure.broker.clone(), producer: crate::SERVICE };
+        let tasks = [
+            tokio::spawn(consumer.run(shutdown.clone())),
+            tokio::spawn(worker.run(shutdown.clone())),
+            tokio::spawn(relay.run(shutdown.clone())),
+        ];
+        service::serve(self.listener, Router::new(), infrastructure, shutdown).await;
+        for task in tasks {
+            let _ = task.await;
+        }
+        infrastructure.broker.close().await;
+    }
+}

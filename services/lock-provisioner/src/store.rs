@@ -1,0 +1,230 @@
+//! The provisioner's view of the database: the booking as intake stored it (read only) and
+//! the booking's PIN record, which this service owns.
+
+use chrono::{DateTime, Utc};
+use lockbridge_shared::domain::{
+    AccessId, BookingId, BookingStatus, BookingWindow, GuestId, LockId, Patron, Pin, PinState, SpaceId, TimeZone,
+};
+use sqlx::{PgExecutor, Postgres, Transaction};
+use uuid::Uuid;
+
+/// A booking with what provisioning needs to know about its space.
+pub(crate) struct Booking {
+    pub booking_id: BookingId,
+    pub correlation_id: Uuid,
+    pub status: BookingStatus,
+    pub window: BookingWindow,
+    pub patron: Patron,
+    pub space_id: SpaceId,
+    pub space_name: String,
+    pub location_name: String,
+    pub location_zone: TimeZone,
+    /// The lock linked to the space, if any.
+    pub lock: Option<LinkedLock>,
+}
+
+#[derive(Clone)]
+pub(crate) struct LinkedLock {
+    pub id: LockId,
+    pub name: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct BookingRow {
+    booking_id: BookingId,
+    correlation_id: Uuid,
+    status: BookingStatus,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    patron_name: String,
+    patron_email: String,
+    space_id: SpaceId,
+    space_name: String,
+    location_name: String,
+    time_zone: String,
+    lock_id: Option<LockId>,
+    lock_name: Option<String>,
+}
+
+pub(crate) async fn booking(db: impl PgExecutor<'_>, booking_id: &BookingId) -> Result<Option<Booking>, sqlx::Error> {
+    let row: Option<BookingRow> = sqlx::query_as(
+        "SELECT b.booking_id, b.correlation_id, b.status, b.starts_at, b.ends_at, b.patron_name,
+                b.patron_email, b.space_id, s.name AS space_name, l.name AS location_name, l.time_zone,
+                k.lock_id, k.lock_name
+         FROM bookings b
+         JOIN spaces s ON s.space_id = b.space_id
+         JOIN categories c ON c.category_id = s.category_id
+         JOIN locations l ON l.location_id = c.location_id
+         LEFT JOIN lock_links k ON k.space_id = b.space_id
+         WHERE b.booking_id = $1",
+    )
+    .bind(booking_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|row| Booking {
+        booking_id: row.booking_id,
+        correlation_id: row.correlation_id,
+        status: row.status,
+        window: BookingWindow::new(row.starts_at, row.ends_at).expect("the schema checks ends_at > starts_at"),
+        patron: Patron { name: row.patron_name, email: row.patron_email },
+        space_id: row.space_id,
+        space_name: row.space_name,
+        location_name: row.location_name,
+        location_zone: row.time_zone.parse().unwrap_or_else(|_| "UTC".parse().expect("UTC is a zone")),
+        lock: row.lock_id.zip(row.lock_name).map(|(id, name)| LinkedLock { id, name }),
+    }))
+}
+
+/// What lockbridge knows it did in RemoteLock for one booking.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PinRecord {
+    pub state: PinState,
+    pub lock_id: Option<LockId>,
+    pub guest_name: Option<String>,
+    pub create_requested_at: Option<DateTime<Utc>>,
+    pub guest_id: Option<GuestId>,
+    pub pin: Option<String>,
+    pub pin_version: i32,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl PinRecord {
+    pub fn pin(&self) -> Option<Pin> {
+        self.pin.clone().and_then(|pin| Pin::parse(pin).ok())
+    }
+}
+
+pub(crate) async fn pin_record(db: impl PgExecutor<'_>, booking_id: &BookingId) -> Result<Option<PinRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT state, lock_id, guest_name, create_requested_at, guest_id, pin, pin_version,
+                valid_from, valid_until
+         FROM booking_pins WHERE booking_id = $1",
+    )
+    .bind(booking_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Sets the booking's PIN state (creating its record if needed) and notes why in its history.
+pub(crate) async fn set_state(
+    tx: &mut Transaction<'_, Postgres>,
+    booking: &Booking,
+    state: PinState,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO booking_pins (booking_id, correlation_id, state, last_error) VALUES ($1, $2, $3, NULL)
+         ON CONFLICT (booking_id) DO UPDATE SET state = EXCLUDED.state, last_error = NULL, updated_at = now()",
+    )
+    .bind(&booking.booking_id)
+    .bind(booking.correlation_id)
+    .bind(state)
+    .execute(&mut **tx)
+    .await?;
+    history(tx, &booking.booking_id, state, detail).await
+}
+
+pub(crate) async fn history(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: &BookingId,
+    state: PinState,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO pin_history (booking_id, state, detail) VALUES ($1, $2, $3)")
+        .bind(booking_id)
+        .bind(state)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Written BEFORE the guest is created in RemoteLock: if the answer is lost, the next attempt
+/// looks for a guest with this name and PIN instead of making a second one.
+pub(crate) async fn record_intent(
+    db: impl PgExecutor<'_>,
+    booking: &Booking,
+    lock: &LockId,
+    guest_name: &str,
+    pin: &Pin,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO booking_pins (booking_id, correlation_id, state, lock_id, guest_name, pin, create_requested_at)
+         VALUES ($1, $2, 'pending', $3, $4, $5, now())
+         ON CONFLICT (booking_id) DO UPDATE SET state = 'pending', lock_id = $3, guest_name = $4, pin = $5,
+             create_requested_at = now(), guest_id = NULL, access_id = NULL, updated_at = now()",
+    )
+    .bind(&booking.booking_id)
+    .bind(booking.correlation_id)
+    .bind(lock)
+    .bind(guest_name)
+    .bind(pin.expose())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn record_guest(db: impl PgExecutor<'_>, booking_id: &BookingId, guest: &GuestId) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE booking_pins SET guest_id = $2, updated_at = now() WHERE booking_id = $1")
+        .bind(booking_id)
+        .bind(guest)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn record_access(
+    db: impl PgExecutor<'_>,
+    booking_id: &BookingId,
+    lock: &LockId,
+    access: &AccessId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE booking_pins SET lock_id = $2, access_id = $3, updated_at = now() WHERE booking_id = $1")
+        .bind(booking_id)
+        .bind(lock)
+        .bind(access)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The PIN works: record its window, version and zone.
+pub(crate) async fn mark_issued(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: &BookingId,
+    valid_from: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
+    zone: TimeZone,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE booking_pins SET state = 'issued', pin_version = pin_version + 1, valid_from = $2,
+             valid_until = $3, time_zone = $4, last_error = NULL, create_requested_at = NULL,
+             updated_at = now()
+         WHERE booking_id = $1 RETURNING pin_version",
+    )
+    .bind(booking_id)
+    .bind(valid_from)
+    .bind(valid_until)
+    .bind(zone.name())
+    .fetch_one(&mut **tx)
+    .await
+}
+
+pub(crate) async fn mark_failed(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: &BookingId,
+    correlation_id: Uuid,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO booking_pins (booking_id, correlation_id, state, last_error) VALUES ($1, $2, 'failed', $3)
+         ON CONFLICT (booking_id) DO UPDATE SET state = 'failed', last_error = $3, updated_at = now()",
+    )
+    .bind(booking_id)
+    .bind(correlation_id)
+    .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    history(tx, booking_id, PinState::Failed, error).await
+}

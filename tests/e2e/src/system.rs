@@ -1,0 +1,195 @@
+use std::time::Duration;
+
+use remotelock_sim::{SimConfig, SimHandle, Simulator};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    Mailbox, TestBroker, TestDatabase, mailbox,
+    services::{self, Running},
+};
+
+pub const INTAKE_TOKEN: &str = "test-intake-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// The whole of lockbridge: the four services in-process on free ports, a fresh database and
+/// virtual host, the RemoteLock simulator, and the shared MailDev inbox.
+pub struct TestSystem {
+    pub db: TestDatabase,
+    pub broker: TestBroker,
+    pub sim: SimHandle,
+    pub mailbox: Mailbox,
+    pub intake: Running,
+    pub admin: Running,
+    pub provisioner: Option<Running>,
+    pub notifier: Running,
+    pub http: reqwest::Client,
+    overrides: Vec<(&'static str, String)>,
+}
+
+/// A free loopback port, for a service whose own URL must be configured before it binds.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+impl TestSystem {
+    pub async fn start() -> Self {
+        Self::start_with(SimConfig::default(), &[]).await
+    }
+
+    /// Starts with a configured simulator and extra settings (dotted keys).
+    pub async fn start_with(sim: SimConfig, extra: &[(&'static str, String)]) -> Self {
+        let db = TestDatabase::create().await;
+        let broker = TestBroker::create().await;
+        let sim = Simulator::start(sim).await.expect("simulator starts");
+        let admin_port = free_port();
+        let mut overrides = vec![
+            ("database.url", db.url.clone()),
+            ("amqp.url", broker.url.clone()),
+            ("smtp.url", mailbox::smtp_url()),
+            ("remotelock.api_url", sim.base_url().to_string()),
+            ("remotelock.oauth_url", sim.base_url().to_string()),
+            ("remotelock.redirect_url", format!("http://127.0.0.1:{admin_port}/remotelock/callback")),
+            ("admin.listen", format!("127.0.0.1:{admin_port}")),
+            ("admin.api_token", ADMIN_TOKEN.to_owned()),
+            ("intake.tokens.libcal", INTAKE_TOKEN.to_owned()),
+        ];
+        overrides.extend(extra.iter().cloned());
+        let settings = || services::settings(&overrides);
+        let admin = services::spawn::<admin::Application>(settings()).await;
+        let intake = services::spawn::<booking_intake::Application>(settings()).await;
+        let provisioner = services::spawn::<lock_provisioner::Application>(settings()).await;
+        let notifier = services::spawn::<notifier::Application>(settings()).await;
+        Self {
+            db,
+            broker,
+            sim,
+            mailbox: Mailbox::default(),
+            intake,
+            admin,
+            provisioner: Some(provisioner),
+            notifier,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            overrides,
+        }
+    }
+
+    /// Stops the provisioner as SIGTERM would, and starts a fresh one on the same database.
+    pub async fn restart_provisioner(&mut self) {
+        if let Some(running) = self.provisioner.take() {
+            running.stop().await;
+        }
+        self.provisioner = Some(services::spawn::<lock_provisioner::Application>(services::settings(&self.overrides)).await);
+    }
+
+    /// Authorizes against the simulator through the admin's OAuth flow, as a browser would.
+    pub async fn authorize(&self) {
+        let started: Value = self
+            .http
+            .post(self.admin.url("/api/v1/remotelock/authorization"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("start authorization")
+            .json()
+            .await
+            .expect("authorize_url JSON");
+        let authorize_url = started["authorize_url"].as_str().expect("authorize_url");
+        let redirect = self.http.get(authorize_url).send().await.expect("authorize");
+        assert!(redirect.status().is_redirection(), "the simulator redirects back: {}", redirect.status());
+        let callback = redirect.headers()["location"].to_str().expect("location").to_owned();
+        let landed = self.http.get(callback).send().await.expect("callback");
+        assert_eq!(landed.status(), StatusCode::OK, "callback: {}", landed.text().await.unwrap_or_default());
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response =
+            self.http.put(self.intake.url(path)).bearer_auth(INTAKE_TOKEN).json(body).send().await.expect("PUT");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_booking(&self, booking_id: &str) -> Value {
+        self.http
+            .get(self.intake.url(&format!("/v1/bookings/{booking_id}")))
+            .bearer_auth(INTAKE_TOKEN)
+            .send()
+            .await
+            .expect("GET booking")
+            .json()
+            .await
+            .expect("booking JSON")
+    }
+
+    /// A location in New York with a whole room, a container and a seat.
+    pub async fn catalogue(&self) {
+        for (path, body) in [
+            ("/v1/locations/main", json!({"name": "Riverside Main", "time_zone": "America/New_York"})),
+            ("/v1/categories/rooms", json!({"location_id": "main", "name": "Study rooms"})),
+            ("/v1/spaces/sp-101", json!({"category_id": "rooms", "name": "Study Room 101", "kind": "bookable_as_whole"})),
+            ("/v1/spaces/sp-102", json!({"category_id": "rooms", "name": "Study Room 102", "kind": "bookable_as_whole"})),
+            ("/v1/spaces/hall", json!({"category_id": "rooms", "name": "Reading hall", "kind": "container"})),
+            ("/v1/spaces/seat-7", json!({"category_id": "rooms", "name": "Seat 7", "kind": "seat"})),
+        ] {
+            let (status, body) = self.put(path, &body).await;
+            assert!(status.is_success(), "{path}: {status} {body}");
+        }
+    }
+
+    pub async fn link(&self, space_id: &str, lock_id: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.admin.url("/api/v1/links"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"space_id": space_id, "lock_id": lock_id}))
+            .send()
+            .await
+            .expect("POST link");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Authorized, catalogue loaded, `sp-101` linked to the simulator's first lock (in New York).
+    pub async fn ready_with_link(&self) -> String {
+        self.authorize().await;
+        self.catalogue().await;
+        let lock = self.sim.seed().locks[0].id.clone();
+        let (status, body) = self.link("sp-101", &lock).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        lock
+    }
+
+    /// Polls GET /v1/bookings/{id} until its PIN reaches `state`.
+    pub async fn wait_for_pin(&self, booking_id: &str, state: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let booking = self.get_booking(booking_id).await;
+            if booking["pin"]["state"] == state {
+                return booking;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "PIN of {booking_id} never became {state}: {booking}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The simulator's guests whose name mentions `booking_id`.
+    pub fn guests_for(&self, booking_id: &str) -> Vec<remotelock_sim::GuestSnapshot> {
+        self.sim.guests().into_iter().filter(|g| g.name.ends_with(&format!(" · {booking_id}"))).collect()
+    }
+}
+
+/// A recipient address no other test uses, so the shared inbox can be filtered by it.
+pub fn unique_patron() -> String {
+    format!("patron-{}@example.test", uuid::Uuid::new_v4().simple())
+}
+
+/// A booking body for `sp-101` from `starts_at` to `ends_at` (RFC 3339 with offsets).
+pub fn booking(status: &str, starts_at: &str, ends_at: &str, email: &str) -> Value {
+    json!({
+        "space_id": "sp-101",
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "status": status,
+        "patron": {"name": "Ada Lovelace", "email": email},
+    })
+}
