@@ -72,7 +72,6 @@ pub struct Lock {
     pub power_level: u8,
     pub connected: bool,
     pub connected_at: DateTime<Utc>,
-    pub signal_quality: u8,
     pub created_at: DateTime<Utc>,
 }
 
@@ -96,29 +95,13 @@ impl Catalog {
                 .single()
                 .expect("valid date")
         };
-        let lock = |id,
-                    name,
-                    serial_number,
-                    location_id,
-                    power_source,
-                    power_level,
-                    connected: bool,
-                    created_at| Lock {
-            id,
-            name,
-            serial_number,
-            location_id,
-            power_source,
-            power_level,
-            connected,
-            // A disconnected lock was last seen days ago; live ones within a heartbeat.
-            connected_at: if connected {
+        // Live locks were seen within a heartbeat, the offline one days ago.
+        let seen = |connected: bool| {
+            if connected {
                 now - Duration::minutes(7)
             } else {
                 now - Duration::days(3)
-            },
-            signal_quality: if connected { 3 } else { 0 },
-            created_at,
+            }
         };
         Self {
             account: Account {
@@ -165,48 +148,52 @@ impl Catalog {
                 number: "LS-6i",
             },
             locks: vec![
-                lock(
-                    uuid!("e4b1c2d3-5f6a-4b7c-8d9e-0f1a2b3c4d01"),
-                    "Study Room 101",
-                    "AC000W000213401",
-                    RIVERSIDE_MAIN,
-                    "lithium_battery",
-                    87,
-                    true,
-                    day(4),
-                ),
-                lock(
-                    uuid!("e4b1c2d3-5f6a-4b7c-8d9e-0f1a2b3c4d02"),
-                    "Study Room 102",
-                    "AC000W000213402",
-                    RIVERSIDE_MAIN,
-                    "alkaline_battery",
-                    54,
-                    true,
-                    day(5),
-                ),
+                Lock {
+                    id: uuid!("e4b1c2d3-5f6a-4b7c-8d9e-0f1a2b3c4d01"),
+                    name: "Study Room 101",
+                    serial_number: "AC000W000213401",
+                    location_id: RIVERSIDE_MAIN,
+                    power_source: "lithium_battery",
+                    power_level: 87,
+                    connected: true,
+                    connected_at: seen(true),
+                    created_at: day(4),
+                },
+                Lock {
+                    id: uuid!("e4b1c2d3-5f6a-4b7c-8d9e-0f1a2b3c4d02"),
+                    name: "Study Room 102",
+                    serial_number: "AC000W000213402",
+                    location_id: RIVERSIDE_MAIN,
+                    power_source: "alkaline_battery",
+                    power_level: 54,
+                    connected: true,
+                    connected_at: seen(true),
+                    created_at: day(5),
+                },
                 // Low battery.
-                lock(
-                    uuid!("e4b1c2d3-5f6a-4b7c-8d9e-0f1a2b3c4d03"),
-                    "Group Room 201",
-                    "AC000W000213403",
-                    RIVERSIDE_MAIN,
-                    "alkaline_battery",
-                    12,
-                    true,
-                    day(6),
-                ),
+                Lock {
+                    id: uuid!("e4b1c2d3-5f6a-4b7c-8d9e-0f1a2b3c4d03"),
+                    name: "Group Room 201",
+                    serial_number: "AC000W000213403",
+                    location_id: RIVERSIDE_MAIN,
+                    power_source: "alkaline_battery",
+                    power_level: 12,
+                    connected: true,
+                    connected_at: seen(true),
+                    created_at: day(6),
+                },
                 // Offline.
-                lock(
-                    uuid!("e4b1c2d3-5f6a-4b7c-8d9e-0f1a2b3c4d04"),
-                    "Reading Room B1",
-                    "AC000W000213404",
-                    BERLIN_BRANCH,
-                    "hardwire",
-                    100,
-                    false,
-                    day(7),
-                ),
+                Lock {
+                    id: uuid!("e4b1c2d3-5f6a-4b7c-8d9e-0f1a2b3c4d04"),
+                    name: "Reading Room B1",
+                    serial_number: "AC000W000213404",
+                    location_id: BERLIN_BRANCH,
+                    power_source: "hardwire",
+                    power_level: 100,
+                    connected: false,
+                    connected_at: seen(false),
+                    created_at: day(7),
+                },
             ],
         }
     }

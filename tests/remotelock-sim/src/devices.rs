@@ -91,7 +91,7 @@ fn lock_resource(catalog: &Catalog, lock: &Lock, base: &ApiBase) -> Resource {
         "connected_at": timestamp(lock.connected_at),
         "heartbeat_interval": 1200,
         "wake_wifi": "user_action",
-        "signal_quality": lock.signal_quality,
+        "signal_quality": if lock.connected { 3 } else { 0 },
         "power_source": lock.power_source,
         "power_level": lock.power_level,
         "muted": false,

@@ -63,7 +63,7 @@ impl Simulator {
         });
         Ok(SimHandle {
             base_url,
-            guard: Arc::new(StopOnDrop(state.clone())),
+            _stop_on_drop: Arc::new(StopOnDrop(state.clone())),
             state,
         })
     }
@@ -82,7 +82,7 @@ pub struct SimHandle {
     state: Arc<SimState>,
     base_url: Url,
     /// Shared by all clones of the handle; the server stops when the last one goes.
-    guard: Arc<StopOnDrop>,
+    _stop_on_drop: Arc<StopOnDrop>,
 }
 
 struct StopOnDrop(Arc<SimState>);
@@ -131,6 +131,6 @@ impl SimHandle {
     }
 
     pub fn shutdown(&self) {
-        self.guard.0.shutdown.cancel();
+        self.state.shutdown.cancel();
     }
 }

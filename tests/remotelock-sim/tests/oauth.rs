@@ -3,7 +3,7 @@
 mod common;
 
 use common::{ACCEPT_V1, body};
-use remotelock_sim::{SimConfig, Simulator};
+use remotelock_sim::{Fault, FaultKind, SimConfig, Simulator};
 use reqwest::redirect::Policy;
 use serde_json::Value;
 use url::Url;
@@ -340,4 +340,33 @@ async fn bad_token_status_is_configurable() {
         .unwrap();
     assert_eq!(response.status(), 401);
     assert!(response.headers().contains_key("www-authenticate"));
+}
+
+#[tokio::test]
+async fn refresh_whose_answer_is_lost_still_rotates() {
+    let oauth = OAuth::start().await;
+    let pair = oauth.sim.issue_tokens();
+    oauth.sim.inject(Fault::new(
+        "/oauth/token",
+        FaultKind::DropResponseAfterCommit,
+    ));
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", pair.refresh_token.as_str()),
+        ("client_id", ID),
+        ("client_secret", SECRET),
+    ];
+    assert!(
+        oauth
+            .http
+            .post(oauth.url("oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .is_err()
+    );
+    // The server rotated: the client's stored refresh token is dead now.
+    let response = oauth.token(&form).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(body(response).await["error"], "invalid_grant");
 }
