@@ -95,12 +95,8 @@ impl FaultQueue {
 
 /// Middleware in front of the API and OAuth routes.
 pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // Layered inside the router nested under `/v1`, so the prefix is already gone here.
     let path = request.uri().path();
-    // Nested `/v1` routes already see the path without the prefix; strip it for safety.
-    let path = path
-        .strip_prefix("/v1")
-        .filter(|p| p.starts_with('/'))
-        .unwrap_or(path);
     let Some(kind) = state.faults.take(request.method(), path) else {
         return next.run(request).await;
     };
