@@ -2,13 +2,13 @@
 //! authorization-code flow and the refresh grant. RemoteLock takes the client credentials in
 //! the form body, and every refresh returns a new refresh token (the used one dies).
 
-use std::time::Duration;
+use std::{future::Future, pin::Pin, time::Duration};
 
 use chrono::{DateTime, Utc};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, HttpRequest, HttpResponse, RedirectUrl, RefreshToken, RequestTokenError,
-    TokenResponse, TokenUrl,
+    AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, HttpRequest, HttpResponse, RedirectUrl, RefreshToken,
+    RequestTokenError, TokenResponse, TokenUrl,
     basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse},
 };
 use reqwest::StatusCode;
@@ -40,9 +40,14 @@ pub struct TokenSet {
 #[derive(Debug, Clone)]
 pub struct OAuthClient {
     client: ConfiguredClient,
-    // No redirects: a token request must not be bounced elsewhere with our secret.
-    http: reqwest::Client,
+    http: TokenEndpointHttp,
 }
+
+/// How token requests travel: reqwest without redirects (a token request must not be
+/// bounced elsewhere with our secret). A named type rather than a closure, so the futures
+/// stay `Send` for any lifetime, as spawned tasks and axum handlers need.
+#[derive(Debug, Clone)]
+struct TokenEndpointHttp(reqwest::Client);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Grant {
@@ -68,7 +73,7 @@ impl OAuthClient {
             .set_redirect_uri(RedirectUrl::from_url(settings.redirect_url.clone()));
         Ok(Self {
             client,
-            http: http_client(settings.request_timeout)?,
+            http: TokenEndpointHttp(http_client(settings.request_timeout)?),
         })
     }
 
@@ -86,7 +91,7 @@ impl OAuthClient {
         let response = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .request_async(&|request| self.send(request))
+            .request_async(&self.http)
             .await;
         token_set(response, Grant::AuthorizationCode, requested_at)
     }
@@ -98,17 +103,19 @@ impl OAuthClient {
         let response = self
             .client
             .exchange_refresh_token(&refresh_token)
-            .request_async(&|request| self.send(request))
+            .request_async(&self.http)
             .await;
         token_set(response, Grant::RefreshToken, requested_at)
     }
+}
 
+impl TokenEndpointHttp {
     /// Sends a token request. Server trouble is reported here, with its status, so it counts
     /// as transient: `oauth2` would report it as an unreadable OAuth error.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, RemoteLockError> {
         let transport = |e| RemoteLockError::transient(TransientCause::Transport(e));
         let request = reqwest::Request::try_from(request).map_err(transport)?;
-        let response = self.http.execute(request).await.map_err(transport)?;
+        let response = self.0.execute(request).await.map_err(transport)?;
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(RemoteLockError::Transient {
@@ -129,6 +136,15 @@ impl OAuthClient {
         *answer.status_mut() = status;
         *answer.headers_mut() = headers;
         Ok(answer)
+    }
+}
+
+impl<'c> AsyncHttpClient<'c> for TokenEndpointHttp {
+    type Error = RemoteLockError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, RemoteLockError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.send(request))
     }
 }
 

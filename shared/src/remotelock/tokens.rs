@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::Mutex;
 
 use super::{
@@ -125,7 +125,14 @@ impl TokenManager {
 
     /// A usable access token, refreshed first when it is about to expire.
     pub async fn access_token(&self) -> Result<SecretString, RemoteLockError> {
-        let stored = load(&self.inner.pool, SELECT_TOKENS).await?;
+        let mut db = self
+            .inner
+            .pool
+            .acquire()
+            .await
+            .map_err(RemoteLockError::Storage)?;
+        let stored = load(&mut db, SELECT_TOKENS).await?;
+        drop(db);
         if !stored.expires_soon() {
             return self.decrypt(&stored.access_token_enc);
         }
@@ -159,7 +166,7 @@ impl TokenManager {
             .begin()
             .await
             .map_err(RemoteLockError::Storage)?;
-        let stored = load(&mut *tx, LOCK_TOKENS).await?;
+        let stored = load(&mut tx, LOCK_TOKENS).await?;
         let access_token = self.decrypt(&stored.access_token_enc)?;
         let still_needed = match reason {
             RefreshReason::ExpiresSoon => stored.expires_soon(),
@@ -205,7 +212,9 @@ impl TokenManager {
     }
 }
 
-async fn load(db: impl PgExecutor<'_>, query: &str) -> Result<StoredTokens, RemoteLockError> {
+// A connection rather than any executor: a generic executor makes the callers' futures
+// fail to be `Send` for every lifetime, which spawned tasks and axum handlers need.
+async fn load(db: &mut PgConnection, query: &str) -> Result<StoredTokens, RemoteLockError> {
     sqlx::query_as::<_, StoredTokens>(query)
         .fetch_optional(db)
         .await
