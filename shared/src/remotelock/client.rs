@@ -114,19 +114,18 @@ impl RemoteLockClient {
         &self,
         name: &str,
     ) -> Result<Vec<AccessGuest>, RemoteLockError> {
-        // Without a status filter RemoteLock lists only current and upcoming guests.
-        let mut query = vec![
-            ("type", "access_guest"),
-            ("attributes[name]", name),
-            ("sort", "created_at"),
-        ];
-        query.extend(
-            GuestStatus::ALL
-                .iter()
-                .map(|status| ("attributes[status][]", status.as_str())),
-        );
         let mut collection = self.url(&["access_persons"]);
-        collection.query_pairs_mut().extend_pairs(&query);
+        collection
+            .query_pairs_mut()
+            .append_pair("type", "access_guest")
+            .append_pair("attributes[name]", name)
+            .append_pair("sort", "created_at")
+            // Without a status filter RemoteLock lists only current and upcoming guests.
+            .extend_pairs(
+                GuestStatus::ALL
+                    .iter()
+                    .map(|status| ("attributes[status][]", status.as_str())),
+            );
         let mut guests: Vec<AccessGuest> = self.get_all(collection).await?;
         // The name filter is RemoteLock's generic attribute filter, not documented for names:
         // make sure.
