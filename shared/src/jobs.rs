@@ -179,7 +179,7 @@ impl<H: JobHandler> Worker<H> {
 
     /// Claims and runs the most urgent due job. `false` when none is due.
     async fn run_one(&self) -> Result<bool, sqlx::Error> {
-        let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::minutes(5));
+        let lease = interval(self.lease);
         let claimed: Option<ClaimedRow> = sqlx::query_as(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = now() + $2,
                  updated_at = now()
@@ -252,12 +252,18 @@ impl<H: JobHandler> Worker<H> {
         .bind(id)
         .bind(version)
         .bind(state)
-        .bind(chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)))
+        .bind(interval(delay))
         .bind(error)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
+}
+
+/// PostgreSQL intervals have microsecond precision and sqlx refuses to round: jittered
+/// delays carry nanoseconds, so they are truncated here.
+fn interval(delay: Duration) -> chrono::Duration {
+    chrono::Duration::microseconds(i64::try_from(delay.as_micros()).unwrap_or(i64::MAX))
 }
 
 enum Outcome {
