@@ -467,35 +467,49 @@ mod tests {
     #[test]
     fn events_follow_status_and_real_changes() {
         use BookingStatus::*;
-        assert_eq!(event_for(None, &content(Tentative, 9)), None);
-        assert_eq!(
-            event_for(None, &content(Confirmed, 9)),
-            Some(EventType::BookingConfirmed)
-        );
-        assert_eq!(
-            event_for(Some(&content(Tentative, 9)), &content(Confirmed, 9)),
-            Some(EventType::BookingConfirmed)
-        );
-        assert_eq!(
-            event_for(Some(&content(Confirmed, 9)), &content(Confirmed, 9)),
-            None
-        );
-        assert_eq!(
-            event_for(Some(&content(Confirmed, 9)), &content(Confirmed, 10)),
-            Some(EventType::BookingChanged)
-        );
-        assert_eq!(
-            event_for(Some(&content(Confirmed, 9)), &content(Cancelled, 9)),
-            Some(EventType::BookingCancelled)
-        );
-        assert_eq!(
-            event_for(Some(&content(Tentative, 9)), &content(Tentative, 10)),
-            None
-        );
-        assert_eq!(
-            event_for(Some(&content(Cancelled, 9)), &content(Cancelled, 9)),
-            None
-        );
+        let cases = [
+            (None, content(Tentative, 9), None),
+            (
+                None,
+                content(Confirmed, 9),
+                Some(EventType::BookingConfirmed),
+            ),
+            (
+                Some(content(Tentative, 9)),
+                content(Confirmed, 9),
+                Some(EventType::BookingConfirmed),
+            ),
+            (Some(content(Confirmed, 9)), content(Confirmed, 9), None),
+            (
+                Some(content(Confirmed, 9)),
+                content(Confirmed, 10),
+                Some(EventType::BookingChanged),
+            ),
+            (
+                Some(content(Confirmed, 9)),
+                content(Tentative, 9),
+                Some(EventType::BookingChanged),
+            ),
+            (
+                Some(content(Confirmed, 9)),
+                content(Cancelled, 9),
+                Some(EventType::BookingCancelled),
+            ),
+            (Some(content(Tentative, 9)), content(Tentative, 10), None),
+            (Some(content(Cancelled, 9)), content(Cancelled, 9), None),
+            (
+                Some(content(Cancelled, 9)),
+                content(Confirmed, 9),
+                Some(EventType::BookingConfirmed),
+            ),
+        ];
+        for (before, after, expected) in cases {
+            assert_eq!(
+                event_for(before.as_ref(), &after),
+                expected,
+                "{before:?} -> {after:?}"
+            );
+        }
     }
 
     #[test]

@@ -62,7 +62,7 @@ fn is_guessable(pin: &str) -> bool {
         .map(|w| i16::from(w[1]) - i16::from(w[0]))
         .collect();
     let constant_step = steps.windows(2).all(|w| w[0] == w[1]);
-    constant_step && matches!(steps.first(), Some(-1 | 0 | 1))
+    constant_step && matches!(steps.first(), Some(-1..=1))
 }
 
 impl TryFrom<String> for Pin {

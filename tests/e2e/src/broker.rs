@@ -59,25 +59,19 @@ impl TestBroker {
 
     /// GET from the management API, scoped to this virtual host (`queues`, `exchanges`, …).
     pub async fn get(&self, collection: &str) -> serde_json::Value {
-        self.http
-            .get(format!(
-                "{}/api/{collection}/{}",
-                self.management, self.vhost
-            ))
-            .basic_auth("guest", Some("guest"))
-            .send()
+        self.management_get(&format!("{collection}/{}", self.vhost))
             .await
-            .expect("management API reachable")
-            .json()
-            .await
-            .expect("management API answers JSON")
     }
 
-    /// Messages waiting in a queue (as the management API last sampled it).
+    /// One queue as the management API last sampled it (`messages`, `arguments`, …).
     pub async fn queue(&self, name: &str) -> serde_json::Value {
-        let collection = format!("queues/{}/{name}", self.vhost);
+        self.management_get(&format!("queues/{}/{name}", self.vhost))
+            .await
+    }
+
+    async fn management_get(&self, path: &str) -> serde_json::Value {
         self.http
-            .get(format!("{}/api/{collection}", self.management))
+            .get(format!("{}/api/{path}", self.management))
             .basic_auth("guest", Some("guest"))
             .send()
             .await

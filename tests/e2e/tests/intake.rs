@@ -132,6 +132,21 @@ fn booking(status: &str, revision: Option<i64>) -> Value {
     body
 }
 
+/// A valid confirmed booking with the field at `pointer` replaced, or removed when `None`.
+fn altered(pointer: &str, value: Option<Value>) -> Value {
+    let mut body = booking("confirmed", None);
+    let (parent, key) = pointer.rsplit_once('/').expect("a JSON pointer");
+    let object = body
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .expect("parent object");
+    match value {
+        Some(value) => object.insert(key.to_owned(), value),
+        None => object.remove(key),
+    };
+    body
+}
+
 const EVENT_WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
@@ -304,86 +319,59 @@ async fn a_stale_revision_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn bad_bookings_get_a_problem_naming_the_field_and_change_nothing() {
     let mut intake = Intake::start().await;
+    let invalid = StatusCode::UNPROCESSABLE_ENTITY;
     let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
         (
             "missing space",
-            {
-                let mut b = booking("confirmed", None);
-                b.as_object_mut().unwrap().remove("space_id");
-                b
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
+            altered("/space_id", None),
+            invalid,
             "space_id",
         ),
         (
             "missing patron email",
-            {
-                let mut b = booking("confirmed", None);
-                b["patron"].as_object_mut().unwrap().remove("email");
-                b
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
+            altered("/patron/email", None),
+            invalid,
             "patron.email",
         ),
         (
             "bad email",
-            {
-                let mut b = booking("confirmed", None);
-                b["patron"]["email"] = json!("not-an-email");
-                b
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
+            altered("/patron/email", Some(json!("not-an-email"))),
+            invalid,
             "patron.email",
         ),
         (
             "end before start",
-            {
-                let mut b = booking("confirmed", None);
-                b["ends_at"] = json!("2026-12-01T13:00:00-05:00");
-                b
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
+            altered("/ends_at", Some(json!("2026-12-01T13:00:00-05:00"))),
+            invalid,
             "ends_at",
         ),
         (
             "time without offset",
-            {
-                let mut b = booking("confirmed", None);
-                b["starts_at"] = json!("2026-12-01T14:00:00");
-                b
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
+            altered("/starts_at", Some(json!("2026-12-01T14:00:00"))),
+            invalid,
             "starts_at",
         ),
         (
             "unknown status",
             booking("approved", None),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            invalid,
             "status",
         ),
         (
             "negative revision",
             booking("confirmed", Some(-1)),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            invalid,
             "revision",
         ),
         (
             "unknown space",
-            {
-                let mut b = booking("confirmed", None);
-                b["space_id"] = json!("sp-404");
-                b
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
+            altered("/space_id", Some(json!("sp-404"))),
+            invalid,
             "space_id",
         ),
         (
             "oversize body",
-            {
-                let mut b = booking("confirmed", None);
-                b["patron"]["name"] = json!("x".repeat(5000));
-                b
-            },
+            altered("/patron/name", Some(json!("x".repeat(5000)))),
             StatusCode::PAYLOAD_TOO_LARGE,
             "body",
         ),
