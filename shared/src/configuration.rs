@@ -87,7 +87,7 @@ pub struct NotifierSettings {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("the configuration is invalid: {0}")]
+#[error("the configuration is invalid")]
 pub struct ConfigurationError(#[from] config::ConfigError);
 
 /// Where the committed defaults live: `LOCKBRIDGE_CONFIG_DIR`, else `config/` under the

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use sqlx::{PgPool, Postgres, Transaction, postgres::PgPoolOptions};
+use sqlx::{
+    Connection, PgConnection, PgPool, Postgres, Transaction,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 use uuid::Uuid;
 
 use crate::configuration::DatabaseSettings;
@@ -22,10 +25,14 @@ pub enum DatabaseError {
 /// Connects (failing fast when the database is unreachable) and applies pending migrations.
 /// Migrations take an advisory lock, so services starting together do not race.
 pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, DatabaseError> {
+    let options: PgConnectOptions = settings.url.expose_secret().parse().map_err(DatabaseError::Connect)?;
+    // One direct connection first: a pool only reports "timed out", hiding why (refused,
+    // unknown database, bad password).
+    PgConnection::connect_with(&options).await.map_err(DatabaseError::Connect)?.close().await.ok();
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(settings.url.expose_secret())
+        .connect_with(options)
         .await
         .map_err(DatabaseError::Connect)?;
     MIGRATOR.run(&pool).await.map_err(DatabaseError::Migrate)?;

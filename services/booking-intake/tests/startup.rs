@@ -1,0 +1,46 @@
+//! The real binary, started with something missing or wrong: it must exit with one sentence
+//! naming the problem, not a panic trace.
+
+use std::process::Command;
+
+fn start_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_booking-intake"))
+        .envs(env.iter().copied())
+        .env("LOCKBRIDGE__INTAKE__LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("the binary runs");
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn assert_one_sentence(stderr: &str, mentions: &str) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr: {stderr}");
+    assert!(lines[0].starts_with("booking-intake cannot start: "), "{stderr}");
+    assert!(lines[0].contains(mentions), "names {mentions}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_database_is_named() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let (code, stderr) = start_with(&[("LOCKBRIDGE__DATABASE__URL", "postgres://postgres@127.0.0.1:1/lockbridge")]);
+    assert_eq!(code, Some(1));
+    assert_one_sentence(&stderr, "database.url");
+}
+
+#[test]
+fn a_malformed_setting_is_named() {
+    let (code, stderr) = start_with(&[("LOCKBRIDGE__PROVISIONER__PIN_DIGITS", "six")]);
+    assert_eq!(code, Some(1));
+    assert_one_sentence(&stderr, "pin_digits");
+}
+
+#[test]
+fn a_malformed_listen_address_is_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_booking-intake"))
+        .env("LOCKBRIDGE__INTAKE__LISTEN", "everywhere")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert_one_sentence(&String::from_utf8_lossy(&output.stderr), "intake.listen");
+}
