@@ -102,3 +102,28 @@ impl Drop for TestBroker {
         });
     }
 }
+
+impl TestBroker {
+    /// Closes every client connection to this virtual host, as a broker restart would.
+    pub async fn close_connections(&self) -> usize {
+        let connections = self.management_get(&format!("vhosts/{}/connections", self.vhost)).await;
+        let names: Vec<String> = connections
+            .as_array()
+            .expect("connections array")
+            .iter()
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect();
+        for name in &names {
+            let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+            let response = self
+                .http
+                .delete(format!("{}/api/connections/{}", self.management, encoded.replace('+', "%20")))
+                .basic_auth("guest", Some("guest"))
+                .send()
+                .await
+                .expect("management API reachable");
+            assert!(response.status().is_success(), "close {name}: {}", response.status());
+        }
+        names.len()
+    }
+}
