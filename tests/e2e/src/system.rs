@@ -29,7 +29,11 @@ pub struct TestSystem {
 
 /// A free loopback port, for a service whose own URL must be configured before it binds.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 impl TestSystem {
@@ -49,7 +53,10 @@ impl TestSystem {
             ("smtp.url", mailbox::smtp_url()),
             ("remotelock.api_url", sim.base_url().to_string()),
             ("remotelock.oauth_url", sim.base_url().to_string()),
-            ("remotelock.redirect_url", format!("http://127.0.0.1:{admin_port}/remotelock/callback")),
+            (
+                "remotelock.redirect_url",
+                format!("http://127.0.0.1:{admin_port}/remotelock/callback"),
+            ),
             ("admin.listen", format!("127.0.0.1:{admin_port}")),
             ("admin.api_token", ADMIN_TOKEN.to_owned()),
             ("intake.tokens.libcal", INTAKE_TOKEN.to_owned()),
@@ -69,7 +76,10 @@ impl TestSystem {
             admin,
             provisioner: Some(provisioner),
             notifier,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
             overrides,
         }
     }
@@ -79,7 +89,10 @@ impl TestSystem {
         if let Some(running) = self.provisioner.take() {
             running.stop().await;
         }
-        self.provisioner = Some(services::spawn::<lock_provisioner::Application>(services::settings(&self.overrides)).await);
+        self.provisioner = Some(
+            services::spawn::<lock_provisioner::Application>(services::settings(&self.overrides))
+                .await,
+        );
     }
 
     /// Authorizes against the simulator through the admin's OAuth flow, as a browser would.
@@ -95,16 +108,39 @@ impl TestSystem {
             .await
             .expect("authorize_url JSON");
         let authorize_url = started["authorize_url"].as_str().expect("authorize_url");
-        let redirect = self.http.get(authorize_url).send().await.expect("authorize");
-        assert!(redirect.status().is_redirection(), "the simulator redirects back: {}", redirect.status());
-        let callback = redirect.headers()["location"].to_str().expect("location").to_owned();
+        let redirect = self
+            .http
+            .get(authorize_url)
+            .send()
+            .await
+            .expect("authorize");
+        assert!(
+            redirect.status().is_redirection(),
+            "the simulator redirects back: {}",
+            redirect.status()
+        );
+        let callback = redirect.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
         let landed = self.http.get(callback).send().await.expect("callback");
-        assert_eq!(landed.status(), StatusCode::OK, "callback: {}", landed.text().await.unwrap_or_default());
+        assert_eq!(
+            landed.status(),
+            StatusCode::OK,
+            "callback: {}",
+            landed.text().await.unwrap_or_default()
+        );
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response =
-            self.http.put(self.intake.url(path)).bearer_auth(INTAKE_TOKEN).json(body).send().await.expect("PUT");
+        let response = self
+            .http
+            .put(self.intake.url(path))
+            .bearer_auth(INTAKE_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -124,12 +160,30 @@ impl TestSystem {
     /// A location in New York with a whole room, a container and a seat.
     pub async fn catalogue(&self) {
         for (path, body) in [
-            ("/v1/locations/main", json!({"name": "Riverside Main", "time_zone": "America/New_York"})),
-            ("/v1/categories/rooms", json!({"location_id": "main", "name": "Study rooms"})),
-            ("/v1/spaces/sp-101", json!({"category_id": "rooms", "name": "Study Room 101", "kind": "bookable_as_whole"})),
-            ("/v1/spaces/sp-102", json!({"category_id": "rooms", "name": "Study Room 102", "kind": "bookable_as_whole"})),
-            ("/v1/spaces/hall", json!({"category_id": "rooms", "name": "Reading hall", "kind": "container"})),
-            ("/v1/spaces/seat-7", json!({"category_id": "rooms", "name": "Seat 7", "kind": "seat"})),
+            (
+                "/v1/locations/main",
+                json!({"name": "Riverside Main", "time_zone": "America/New_York"}),
+            ),
+            (
+                "/v1/categories/rooms",
+                json!({"location_id": "main", "name": "Study rooms"}),
+            ),
+            (
+                "/v1/spaces/sp-101",
+                json!({"category_id": "rooms", "name": "Study Room 101", "kind": "bookable_as_whole"}),
+            ),
+            (
+                "/v1/spaces/sp-102",
+                json!({"category_id": "rooms", "name": "Study Room 102", "kind": "bookable_as_whole"}),
+            ),
+            (
+                "/v1/spaces/hall",
+                json!({"category_id": "rooms", "name": "Reading hall", "kind": "container"}),
+            ),
+            (
+                "/v1/spaces/seat-7",
+                json!({"category_id": "rooms", "name": "Seat 7", "kind": "seat"}),
+            ),
         ] {
             let (status, body) = self.put(path, &body).await;
             assert!(status.is_success(), "{path}: {status} {body}");
@@ -167,14 +221,21 @@ impl TestSystem {
             if booking["pin"]["state"] == state {
                 return booking;
             }
-            assert!(tokio::time::Instant::now() < deadline, "PIN of {booking_id} never became {state}: {booking}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "PIN of {booking_id} never became {state}: {booking}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// The simulator's guests whose name mentions `booking_id`.
     pub fn guests_for(&self, booking_id: &str) -> Vec<remotelock_sim::GuestSnapshot> {
-        self.sim.guests().into_iter().filter(|g| g.name.ends_with(&format!(" · {booking_id}"))).collect()
+        self.sim
+            .guests()
+            .into_iter()
+            .filter(|g| g.name.ends_with(&format!(" · {booking_id}")))
+            .collect()
     }
 }
 

@@ -17,7 +17,12 @@ fn local(text: &str) -> NaiveDateTime {
 
 /// Tuesday 2027-01-12, 14:00–15:30 in New York (EST, UTC−5).
 fn january_booking(status: &str, email: &str) -> Value {
-    booking(status, "2027-01-12T14:00:00-05:00", "2027-01-12T15:30:00-05:00", email)
+    booking(
+        status,
+        "2027-01-12T14:00:00-05:00",
+        "2027-01-12T15:30:00-05:00",
+        email,
+    )
 }
 
 #[tokio::test]
@@ -25,7 +30,9 @@ async fn a_confirmed_booking_gets_one_guest_on_its_lock_and_one_email_with_that_
     let system = TestSystem::start().await;
     let lock = system.ready_with_link().await;
     let patron = unique_patron();
-    let (status, stored) = system.put("/v1/bookings/e2e-1", &january_booking("confirmed", &patron)).await;
+    let (status, stored) = system
+        .put("/v1/bookings/e2e-1", &january_booking("confirmed", &patron))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{stored}");
 
     let issued = system.wait_for_pin("e2e-1", "issued", WAIT).await;
@@ -37,19 +44,30 @@ async fn a_confirmed_booking_gets_one_guest_on_its_lock_and_one_email_with_that_
     assert_eq!(guest.starts_at, local("2027-01-12T13:45:00"));
     assert_eq!(guest.ends_at, local("2027-01-12T15:35:00"));
     assert_eq!(issued["pin"]["valid_from"], "2027-01-12T18:45:00Z");
-    let accesses: Vec<_> = system.sim.accesses().into_iter().filter(|a| a.access_person_id == guest.id).collect();
+    let accesses: Vec<_> = system
+        .sim
+        .accesses()
+        .into_iter()
+        .filter(|a| a.access_person_id == guest.id)
+        .collect();
     assert_eq!(accesses.len(), 1);
     assert_eq!(accesses[0].accessible_id, lock);
     assert_eq!(accesses[0].accessible_type, "lock");
 
     let emails = system.mailbox.wait_for(&patron, 1, WAIT).await;
     let pin = guest.pin.as_deref().expect("guest has a PIN");
-    assert!(emails[0].text.contains(pin), "text email has the PIN: {}", emails[0].text);
+    assert!(
+        emails[0].text.contains(pin),
+        "text email has the PIN: {}",
+        emails[0].text
+    );
     assert!(emails[0].html.contains(pin), "HTML email has the PIN");
     assert!(emails[0].text.contains("Study Room 101"));
 
     // The same PUT again: nothing new anywhere.
-    system.put("/v1/bookings/e2e-1", &january_booking("confirmed", &patron)).await;
+    system
+        .put("/v1/bookings/e2e-1", &january_booking("confirmed", &patron))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(system.guests_for("e2e-1").len(), 1);
     assert_eq!(system.mailbox.to(&patron).await.len(), 1);
@@ -62,17 +80,25 @@ async fn the_same_event_delivered_twice_makes_one_guest_and_one_email() {
     let system = TestSystem::start().await;
     system.ready_with_link().await;
     let patron = unique_patron();
-    system.put("/v1/bookings/e2e-dup", &january_booking("confirmed", &patron)).await;
+    system
+        .put(
+            "/v1/bookings/e2e-dup",
+            &january_booking("confirmed", &patron),
+        )
+        .await;
     system.wait_for_pin("e2e-dup", "issued", WAIT).await;
     system.mailbox.wait_for(&patron, 1, WAIT).await;
 
     // Redeliver the booking.confirmed event exactly as the relay sent it.
-    let (event_id, payload): (uuid::Uuid, Value) =
-        sqlx::query_as("SELECT event_id, payload FROM outbox WHERE routing_key = 'booking.confirmed'")
-            .fetch_one(&system.db.pool)
-            .await
-            .unwrap();
-    let broker = Broker::connect(system.broker.url.clone().into(), "redeliver").await.unwrap();
+    let (event_id, payload): (uuid::Uuid, Value) = sqlx::query_as(
+        "SELECT event_id, payload FROM outbox WHERE routing_key = 'booking.confirmed'",
+    )
+    .fetch_one(&system.db.pool)
+    .await
+    .unwrap();
+    let broker = Broker::connect(system.broker.url.clone().into(), "redeliver")
+        .await
+        .unwrap();
     let mut publisher = Publisher::new(broker.clone());
     let body = serde_json::to_vec(&payload).unwrap();
     publisher
@@ -105,8 +131,14 @@ async fn the_same_event_delivered_twice_makes_one_guest_and_one_email() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(system.guests_for("e2e-dup").len(), 1);
     assert_eq!(system.mailbox.to(&patron).await.len(), 1);
-    let consumed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events").fetch_one(&system.db.pool).await.unwrap();
-    assert_eq!(consumed, 2, "each event claimed once, the redeliveries acknowledged without effect");
+    let consumed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+        .fetch_one(&system.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        consumed, 2,
+        "each event claimed once, the redeliveries acknowledged without effect"
+    );
     broker.close().await;
 }
 
@@ -121,19 +153,33 @@ async fn a_booking_for_an_unlinked_space_makes_no_remotelock_call_and_no_email()
     // Wait until the provisioner has looked at it.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let state: Option<String> =
-            sqlx::query_scalar("SELECT state::text FROM booking_pins WHERE booking_id = 'e2e-unlinked'")
-                .fetch_optional(&system.db.pool)
-                .await
-                .unwrap();
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state::text FROM booking_pins WHERE booking_id = 'e2e-unlinked'",
+        )
+        .fetch_optional(&system.db.pool)
+        .await
+        .unwrap();
         if state.as_deref() == Some("not_applicable") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "provisioner never recorded the booking: {state:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "provisioner never recorded the booking: {state:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(system.get_booking("e2e-unlinked").await["pin"]["state"], "not_applicable");
-    assert!(system.sim.requests().iter().all(|r| !r.path.contains("/access_persons")), "no guest call");
+    assert_eq!(
+        system.get_booking("e2e-unlinked").await["pin"]["state"],
+        "not_applicable"
+    );
+    assert!(
+        system
+            .sim
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("/access_persons")),
+        "no guest call"
+    );
     assert!(system.sim.guests().is_empty());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(system.mailbox.to(&patron).await.is_empty());
@@ -144,9 +190,17 @@ async fn a_tentative_booking_gets_its_pin_only_once_confirmed() {
     let system = TestSystem::start().await;
     system.ready_with_link().await;
     let patron = unique_patron();
-    system.put("/v1/bookings/e2e-tent", &january_booking("tentative", &patron)).await;
+    system
+        .put(
+            "/v1/bookings/e2e-tent",
+            &january_booking("tentative", &patron),
+        )
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(system.get_booking("e2e-tent").await["pin"]["state"], "pending");
+    assert_eq!(
+        system.get_booking("e2e-tent").await["pin"]["state"],
+        "pending"
+    );
     assert!(system.guests_for("e2e-tent").is_empty());
     assert!(system.mailbox.to(&patron).await.is_empty());
 
@@ -162,12 +216,28 @@ async fn a_tentative_booking_gets_its_pin_only_once_confirmed() {
 async fn survives(fault: FaultKind, extra: &[(&'static str, String)]) -> TestSystem {
     let system = TestSystem::start_with(SimConfig::default(), extra).await;
     system.ready_with_link().await;
-    system.sim.inject(Fault { method: Some(Method::POST), path_prefix: "/access_persons".into(), kind: fault, times: 1 });
+    system.sim.inject(Fault {
+        method: Some(Method::POST),
+        path_prefix: "/access_persons".into(),
+        kind: fault,
+        times: 1,
+    });
     let patron = unique_patron();
-    system.put("/v1/bookings/e2e-fault", &january_booking("confirmed", &patron)).await;
-    system.wait_for_pin("e2e-fault", "issued", Duration::from_secs(60)).await;
+    system
+        .put(
+            "/v1/bookings/e2e-fault",
+            &january_booking("confirmed", &patron),
+        )
+        .await;
+    system
+        .wait_for_pin("e2e-fault", "issued", Duration::from_secs(60))
+        .await;
     let guests = system.guests_for("e2e-fault");
-    assert_eq!(guests.len(), 1, "exactly one guest despite the failure: {guests:?}");
+    assert_eq!(
+        guests.len(),
+        1,
+        "exactly one guest despite the failure: {guests:?}"
+    );
     system.mailbox.wait_for(&patron, 1, WAIT).await;
     system
 }
@@ -179,20 +249,36 @@ async fn a_remotelock_server_error_is_retried_and_issues_exactly_one_guest() {
         .sim
         .requests()
         .iter()
-        .filter(|r| r.method == Method::POST && r.path.contains("/access_persons") && !r.path.contains("/accesses"))
+        .filter(|r| {
+            r.method == Method::POST
+                && r.path.contains("/access_persons")
+                && !r.path.contains("/accesses")
+        })
         .count();
     assert!(creates >= 2, "the create was retried");
 }
 
 #[tokio::test]
 async fn a_remotelock_timeout_is_retried_and_issues_exactly_one_guest() {
-    survives(FaultKind::Timeout, &[("remotelock.request_timeout", "2s".to_owned())]).await;
+    survives(
+        FaultKind::Timeout,
+        &[("remotelock.request_timeout", "2s".to_owned())],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_create_whose_answer_is_lost_is_found_instead_of_repeated() {
     let system = survives(FaultKind::DropResponseAfterCommit, &[]).await;
-    assert_eq!(system.sim.guests().iter().filter(|g| g.status != PersonStatus::Deactivated).count(), 1);
+    assert_eq!(
+        system
+            .sim
+            .guests()
+            .iter()
+            .filter(|g| g.status != PersonStatus::Deactivated)
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -201,27 +287,63 @@ async fn an_expired_access_token_is_refreshed_and_the_call_goes_through() {
     system.ready_with_link().await;
     system.sim.expire_access_tokens();
     let patron = unique_patron();
-    system.put("/v1/bookings/e2e-token", &january_booking("confirmed", &patron)).await;
+    system
+        .put(
+            "/v1/bookings/e2e-token",
+            &january_booking("confirmed", &patron),
+        )
+        .await;
     system.wait_for_pin("e2e-token", "issued", WAIT).await;
     assert_eq!(system.guests_for("e2e-token").len(), 1);
-    assert!(system.sim.requests().iter().any(|r| r.path.contains("/oauth/token")), "a refresh happened");
+    assert!(
+        system
+            .sim
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/oauth/token")),
+        "a refresh happened"
+    );
 }
 
 #[tokio::test]
 async fn a_lock_in_berlin_gets_berlin_wall_clock_time_with_the_lead_across_midnight() {
-    let system = TestSystem::start_with(SimConfig::default(), &[("provisioner.lead_time", "30m".to_owned())]).await;
+    let system = TestSystem::start_with(
+        SimConfig::default(),
+        &[("provisioner.lead_time", "30m".to_owned())],
+    )
+    .await;
     system.authorize().await;
     system.catalogue().await;
-    let berlin_lock = system.sim.seed().locks.iter().find(|l| l.name == "Reading Room B1").expect("seeded").id.clone();
-    assert_eq!(system.link("sp-102", &berlin_lock).await.0, StatusCode::CREATED);
+    let berlin_lock = system
+        .sim
+        .seed()
+        .locks
+        .iter()
+        .find(|l| l.name == "Reading Room B1")
+        .expect("seeded")
+        .id
+        .clone();
+    assert_eq!(
+        system.link("sp-102", &berlin_lock).await.0,
+        StatusCode::CREATED
+    );
     let patron = unique_patron();
     // 00:10–01:00 on 2027-03-28 in Berlin (CET, UTC+1); the clocks go forward at 02:00 that night.
-    let mut body = booking("confirmed", "2027-03-27T23:10:00Z", "2027-03-28T00:00:00Z", &patron);
+    let mut body = booking(
+        "confirmed",
+        "2027-03-27T23:10:00Z",
+        "2027-03-28T00:00:00Z",
+        &patron,
+    );
     body["space_id"] = json!("sp-102");
     system.put("/v1/bookings/e2e-berlin", &body).await;
     system.wait_for_pin("e2e-berlin", "issued", WAIT).await;
     let guest = &system.guests_for("e2e-berlin")[0];
-    assert_eq!(guest.starts_at, local("2027-03-27T23:40:00"), "lead time crosses midnight");
+    assert_eq!(
+        guest.starts_at,
+        local("2027-03-27T23:40:00"),
+        "lead time crosses midnight"
+    );
     assert_eq!(guest.ends_at, local("2027-03-28T01:05:00"));
 }
 
@@ -230,22 +352,95 @@ async fn cancelling_deactivates_the_guest_and_a_moved_booking_keeps_its_pin() {
     let system = TestSystem::start().await;
     system.ready_with_link().await;
     let patron = unique_patron();
-    system.put("/v1/bookings/e2e-life", &january_booking("confirmed", &patron)).await;
+    system
+        .put(
+            "/v1/bookings/e2e-life",
+            &january_booking("confirmed", &patron),
+        )
+        .await;
     let first = system.wait_for_pin("e2e-life", "issued", WAIT).await;
 
-    let mut moved = booking("confirmed", "2027-01-12T16:00:00-05:00", "2027-01-12T17:00:00-05:00", &patron);
+    let mut moved = booking(
+        "confirmed",
+        "2027-01-12T16:00:00-05:00",
+        "2027-01-12T17:00:00-05:00",
+        &patron,
+    );
     moved["revision"] = json!(2);
     system.put("/v1/bookings/e2e-life", &moved).await;
     let emails = system.mailbox.wait_for(&patron, 2, WAIT).await;
     let guest = &system.guests_for("e2e-life")[0];
     assert_eq!(guest.starts_at, local("2027-01-12T15:45:00"));
-    assert_eq!(guest.pin.as_deref(), first["pin"]["pin"].as_str(), "same PIN after a change");
-    assert!(emails.iter().all(|e| e.text.contains(guest.pin.as_deref().unwrap())));
+    assert_eq!(
+        guest.pin.as_deref(),
+        first["pin"]["pin"].as_str(),
+        "same PIN after a change"
+    );
+    assert!(
+        emails
+            .iter()
+            .all(|e| e.text.contains(guest.pin.as_deref().unwrap()))
+    );
 
-    let response = system.http.delete(system.intake.url("/v1/bookings/e2e-life"))
-        .bearer_auth(lockbridge_e2e::system::INTAKE_TOKEN).send().await.unwrap();
+    let response = system
+        .http
+        .delete(system.intake.url("/v1/bookings/e2e-life"))
+        .bearer_auth(lockbridge_e2e::system::INTAKE_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     system.wait_for_pin("e2e-life", "revoked", WAIT).await;
-    assert_eq!(system.guests_for("e2e-life")[0].status, PersonStatus::Deactivated);
+    assert_eq!(
+        system.guests_for("e2e-life")[0].status,
+        PersonStatus::Deactivated
+    );
     assert_eq!(system.guests_for("e2e-life").len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_fails_the_pin_and_says_why() {
+    let system = TestSystem::start().await;
+    system.ready_with_link().await;
+    let mut failures = lockbridge_e2e::tap::Tap::on(&system.broker.url, "lockbridge.pins").await;
+    system.sim.inject(Fault {
+        method: Some(Method::POST),
+        path_prefix: "/access_persons".into(),
+        kind: FaultKind::Status(422),
+        times: 1,
+    });
+    let patron = unique_patron();
+    system
+        .put(
+            "/v1/bookings/e2e-refused",
+            &january_booking("confirmed", &patron),
+        )
+        .await;
+    system.wait_for_pin("e2e-refused", "failed", WAIT).await;
+    let event = failures.next_json(WAIT).await;
+    assert_eq!(event["event_type"], "pin.failed");
+    assert_eq!(event["data"]["booking_id"], "e2e-refused");
+    assert!(
+        event["data"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("422")),
+        "{event}"
+    );
+    let creates = system
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::POST && r.path.contains("/access_persons"))
+        .count();
+    assert_eq!(creates, 1, "a permanent refusal is not retried");
+    let history: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM pin_history WHERE booking_id = 'e2e-refused'")
+            .fetch_all(&system.db.pool)
+            .await
+            .unwrap();
+    assert!(
+        history.iter().any(|d| d.contains("422")),
+        "the reason is kept for staff: {history:?}"
+    );
+    assert!(system.mailbox.to(&patron).await.is_empty());
 }

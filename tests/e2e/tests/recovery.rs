@@ -21,10 +21,18 @@ async fn services_reconnect_after_the_broker_drops_their_connections() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(closed >= 4, "every service had a connection to drop ({closed})");
+    assert!(
+        closed >= 4,
+        "every service had a connection to drop ({closed})"
+    );
 
     let patron = unique_patron();
-    let body = booking("confirmed", "2027-02-02T10:00:00-05:00", "2027-02-02T11:00:00-05:00", &patron);
+    let body = booking(
+        "confirmed",
+        "2027-02-02T10:00:00-05:00",
+        "2027-02-02T11:00:00-05:00",
+        &patron,
+    );
     let (status, _) = system.put("/v1/bookings/rec-1", &body).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     system.wait_for_pin("rec-1", "issued", WAIT).await;
@@ -37,7 +45,12 @@ async fn a_booking_accepted_while_the_provisioner_restarts_is_still_provisioned(
     let mut system = TestSystem::start().await;
     system.ready_with_link().await;
     let patron = unique_patron();
-    let body = booking("confirmed", "2027-02-03T10:00:00-05:00", "2027-02-03T11:00:00-05:00", &patron);
+    let body = booking(
+        "confirmed",
+        "2027-02-03T10:00:00-05:00",
+        "2027-02-03T11:00:00-05:00",
+        &patron,
+    );
     system.put("/v1/bookings/rec-2", &body).await;
     // Stopped as SIGTERM would stop it, at whatever point it had reached, then started again.
     system.restart_provisioner().await;
