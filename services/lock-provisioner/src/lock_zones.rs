@@ -21,7 +21,10 @@ pub(crate) struct LockZones {
 
 impl LockZones {
     pub fn new(client: RemoteLockClient) -> Self {
-        Self { client, cache: Mutex::new(HashMap::new()) }
+        Self {
+            client,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `None` when the lock belongs to no location; the caller falls back to the booking's.
@@ -33,12 +36,19 @@ impl LockZones {
         }
         let device = self.client.device(lock).await?;
         let zone = match &device.location_id {
-            Some(location_id) => {
-                self.client.locations().await?.into_iter().find(|l| &l.id == location_id).map(|l| l.time_zone)
-            }
+            Some(location_id) => self
+                .client
+                .locations()
+                .await?
+                .into_iter()
+                .find(|l| &l.id == location_id)
+                .map(|l| l.time_zone),
             None => None,
         };
-        self.cache.lock().await.insert(lock.clone(), (zone, Instant::now()));
+        self.cache
+            .lock()
+            .await
+            .insert(lock.clone(), (zone, Instant::now()));
         Ok(zone)
     }
 }

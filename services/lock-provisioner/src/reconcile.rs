@@ -4,11 +4,15 @@
 use std::time::Duration;
 
 use lockbridge_shared::{
-    domain::{BookingId, BookingStatus, GuestId, LockId, LockLocalWindow, Pin, PinState, PinValidity},
+    domain::{
+        BookingId, BookingStatus, GuestId, LockId, LockLocalWindow, Pin, PinState, PinValidity,
+    },
     events::{Envelope, EventType, PinFailedData, PinIssuedData, PinReason, PinRevokedData},
     jobs::{Job, JobError, JobHandler},
     outbox,
-    remotelock::{GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError},
+    remotelock::{
+        Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError,
+    },
     telemetry::error_chain,
 };
 use serde::{Deserialize, Serialize};
@@ -58,13 +62,17 @@ impl From<ReconcileError> for JobError {
     fn from(error: ReconcileError) -> Self {
         let text = error_chain(&error);
         match &error {
-            ReconcileError::Database(_) | ReconcileError::PinsExhausted => {
-                JobError::Transient { error: text, retry_after: None }
+            ReconcileError::Database(_) | ReconcileError::PinsExhausted => JobError::Transient {
+                error: text,
+                retry_after: None,
+            },
+            ReconcileError::RemoteLock(e) if e.is_transient() => JobError::Transient {
+                error: text,
+                retry_after: e.retry_after(),
+            },
+            ReconcileError::RemoteLock(_) | ReconcileError::BookingMissing(_) => {
+                JobError::Permanent(text)
             }
-            ReconcileError::RemoteLock(e) if e.is_transient() => {
-                JobError::Transient { error: text, retry_after: e.retry_after() }
-            }
-            ReconcileError::RemoteLock(_) | ReconcileError::BookingMissing(_) => JobError::Permanent(text),
         }
     }
 }
@@ -80,16 +88,26 @@ impl JobHandler for Provisioner {
     async fn gave_up(&self, job: &Job<ProvisionJob>, error: &JobError) -> Result<(), sqlx::Error> {
         let booking_id = &job.payload.booking_id;
         let booking = store::booking(&self.pool, booking_id).await?;
-        let correlation_id = booking.as_ref().map_or_else(Uuid::now_v7, |b| b.correlation_id);
+        let correlation_id = booking
+            .as_ref()
+            .map_or_else(Uuid::now_v7, |b| b.correlation_id);
         let mut tx = self.pool.begin().await?;
         store::mark_failed(&mut tx, booking_id, correlation_id, &error.to_string()).await?;
         let data = PinFailedData {
             booking_id: booking_id.clone(),
-            lock_id: booking.as_ref().and_then(|b| b.lock.as_ref()).map(|l| l.id.clone()),
+            lock_id: booking
+                .as_ref()
+                .and_then(|b| b.lock.as_ref())
+                .map(|l| l.id.clone()),
             booking_starts_at: booking.as_ref().map(|b| b.window.starts_at()),
             error: error.to_string(),
         };
-        outbox::enqueue(&mut tx, crate::SERVICE, &Envelope::new(EventType::PinFailed, correlation_id, data)).await?;
+        outbox::enqueue(
+            &mut tx,
+            crate::SERVICE,
+            &Envelope::new(EventType::PinFailed, correlation_id, data),
+        )
+        .await?;
         tx.commit().await
     }
 }
@@ -100,10 +118,16 @@ impl Provisioner {
             .await?
             .ok_or_else(|| ReconcileError::BookingMissing(booking_id.clone()))?;
         let record = store::pin_record(&self.pool, booking_id).await?;
-        let issued = record.as_ref().filter(|r| r.state == PinState::Issued && r.guest_id.is_some());
+        let issued = record
+            .as_ref()
+            .filter(|r| r.state == PinState::Issued && r.guest_id.is_some());
         match (&booking.lock, booking.status, issued) {
-            (Some(lock), BookingStatus::Confirmed, Some(record)) => self.follow_change(&booking, lock, record).await,
-            (Some(lock), BookingStatus::Confirmed, None) => self.issue(&booking, lock, record.as_ref()).await,
+            (Some(lock), BookingStatus::Confirmed, Some(record)) => {
+                self.follow_change(&booking, lock, record).await
+            }
+            (Some(lock), BookingStatus::Confirmed, None) => {
+                self.issue(&booking, lock, record.as_ref()).await
+            }
             // Unlinking leaves existing guests alone; only a cancellation (or a step back to
             // tentative) takes a PIN away.
             (None, BookingStatus::Confirmed, Some(_)) => Ok(()),
@@ -116,7 +140,11 @@ impl Provisioner {
         booking.window.pin_validity(self.lead_time, self.grace)
     }
 
-    async fn local_window(&self, booking: &Booking, lock: &LockId) -> Result<LockLocalWindow, ReconcileError> {
+    async fn local_window(
+        &self,
+        booking: &Booking,
+        lock: &LockId,
+    ) -> Result<LockLocalWindow, ReconcileError> {
         let zone = match self.zones.zone_of(lock).await? {
             Some(zone) => zone,
             None => {
@@ -129,7 +157,11 @@ impl Provisioner {
 
     /// A booking that needs no PIN: record why, and make sure a create whose answer was lost
     /// does not leave a working guest behind.
-    async fn without_pin(&self, booking: &Booking, record: Option<&PinRecord>) -> Result<(), ReconcileError> {
+    async fn without_pin(
+        &self,
+        booking: &Booking,
+        record: Option<&PinRecord>,
+    ) -> Result<(), ReconcileError> {
         if let Some(record) = record.filter(|r| r.create_requested_at.is_some())
             && let Some(name) = &record.guest_name
         {
@@ -169,12 +201,19 @@ impl Provisioner {
 
     /// Creates the guest (or finds the one a lost answer created), grants the lock, records the
     /// PIN and announces it.
-    async fn issue(&self, booking: &Booking, lock: &LinkedLock, record: Option<&PinRecord>) -> Result<(), ReconcileError> {
+    async fn issue(
+        &self,
+        booking: &Booking,
+        lock: &LinkedLock,
+        record: Option<&PinRecord>,
+    ) -> Result<(), ReconcileError> {
         let window = self.local_window(booking, &lock.id).await?;
         let name = Self::guest_name(booking);
         // A previous attempt for this lock recorded its intent: resume it.
         let resumed = record.filter(|r| {
-            r.state == PinState::Pending && r.create_requested_at.is_some() && r.lock_id.as_ref() == Some(&lock.id)
+            r.state == PinState::Pending
+                && r.create_requested_at.is_some()
+                && r.lock_id.as_ref() == Some(&lock.id)
         });
         let mut found = match resumed {
             Some(r) if r.guest_id.is_some() => r.guest_id.clone().zip(r.pin()),
@@ -183,15 +222,35 @@ impl Provisioner {
         };
         if let Some((guest, _)) = &found {
             // The booking may have moved since that attempt.
-            let update = GuestUpdate { window: Some(&window), pin: None };
+            let update = GuestUpdate {
+                window: Some(&window),
+                pin: None,
+            };
             self.client.update_access_guest(guest, &update).await?;
         }
+        let created = found.is_none();
         let (guest, pin) = match found.take() {
             Some(found) => found,
-            None => self.create_guest(booking, &lock.id, &name, &window, resumed.and_then(PinRecord::pin)).await?,
+            None => {
+                self.create_guest(
+                    booking,
+                    &lock.id,
+                    &name,
+                    &window,
+                    resumed.and_then(PinRecord::pin),
+                )
+                .await?
+            }
         };
         store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
-        let access = match self.client.accesses(&guest).await?.into_iter().find(|a| a.accessible_id == lock.id) {
+        // A guest found again may already hold the grant; a new one cannot (saves a request
+        // of the account's 120 a minute).
+        let existing = if created {
+            None
+        } else {
+            self.existing_grant(&guest, &lock.id).await?
+        };
+        let access = match existing {
             Some(access) => access,
             None => self.client.grant_lock(&guest, &lock.id).await?,
         };
@@ -199,9 +258,27 @@ impl Provisioner {
         self.announce(booking, lock, &pin, &window, "issued").await
     }
 
+    async fn existing_grant(
+        &self,
+        guest: &GuestId,
+        lock: &LockId,
+    ) -> Result<Option<Access>, ReconcileError> {
+        Ok(self
+            .client
+            .accesses(guest)
+            .await?
+            .into_iter()
+            .find(|a| &a.accessible_id == lock))
+    }
+
     /// The guest an earlier, unanswered create may have made: same name, same PIN, still active.
-    async fn find_guest(&self, record: &PinRecord) -> Result<Option<(GuestId, Pin)>, ReconcileError> {
-        let (Some(name), Some(pin)) = (&record.guest_name, record.pin()) else { return Ok(None) };
+    async fn find_guest(
+        &self,
+        record: &PinRecord,
+    ) -> Result<Option<(GuestId, Pin)>, ReconcileError> {
+        let (Some(name), Some(pin)) = (&record.guest_name, record.pin()) else {
+            return Ok(None);
+        };
         let guests = self.client.find_access_guests(name).await?;
         Ok(guests
             .into_iter()
@@ -218,9 +295,16 @@ impl Provisioner {
         mut pin: Option<Pin>,
     ) -> Result<(GuestId, Pin), ReconcileError> {
         for _ in 0..PIN_ATTEMPTS {
-            let candidate = pin.take().unwrap_or_else(|| Pin::generate(self.pin_digits, &mut rand::thread_rng()));
+            let candidate = pin
+                .take()
+                .unwrap_or_else(|| Pin::generate(self.pin_digits, &mut rand::thread_rng()));
             store::record_intent(&self.pool, booking, lock, name, &candidate).await?;
-            let guest = NewAccessGuest { name, email: None, pin: &candidate, window };
+            let guest = NewAccessGuest {
+                name,
+                email: None,
+                pin: &candidate,
+                window,
+            };
             match self.client.create_access_guest(&guest).await {
                 Ok(created) => {
                     tracing::info!(booking_id = %booking.booking_id, guest_id = %created.id, %lock, "RemoteLock guest created");
@@ -237,9 +321,15 @@ impl Provisioner {
 
     /// An issued PIN whose booking moved in time or to another space's lock: same PIN, new
     /// window or lock. Writes nothing when nothing changed.
-    async fn follow_change(&self, booking: &Booking, lock: &LinkedLock, record: &PinRecord) -> Result<(), ReconcileError> {
+    async fn follow_change(
+        &self,
+        booking: &Booking,
+        lock: &LinkedLock,
+        record: &PinRecord,
+    ) -> Result<(), ReconcileError> {
         let validity = self.validity(booking);
-        let window_moved = record.valid_from != Some(validity.valid_from) || record.valid_until != Some(validity.valid_until);
+        let window_moved = record.valid_from != Some(validity.valid_from)
+            || record.valid_until != Some(validity.valid_until);
         let lock_moved = record.lock_id.as_ref() != Some(&lock.id);
         if !window_moved && !lock_moved {
             return Ok(());
@@ -249,7 +339,15 @@ impl Provisioner {
         };
         let window = self.local_window(booking, &lock.id).await?;
         if window_moved {
-            self.client.update_access_guest(guest, &GuestUpdate { window: Some(&window), pin: None }).await?;
+            self.client
+                .update_access_guest(
+                    guest,
+                    &GuestUpdate {
+                        window: Some(&window),
+                        pin: None,
+                    },
+                )
+                .await?;
         }
         if lock_moved {
             let accesses = self.client.accesses(guest).await?;
@@ -276,7 +374,14 @@ impl Provisioner {
     ) -> Result<(), ReconcileError> {
         let validity = self.validity(booking);
         let mut tx = self.pool.begin().await?;
-        let version = store::mark_issued(&mut tx, &booking.booking_id, validity.valid_from, validity.valid_until, window.time_zone).await?;
+        let version = store::mark_issued(
+            &mut tx,
+            &booking.booking_id,
+            validity.valid_from,
+            validity.valid_until,
+            window.time_zone,
+        )
+        .await?;
         let detail = format!(
             "PIN {what} on lock {} ({}), valid {} to {} {}",
             lock.name,
@@ -302,9 +407,18 @@ impl Provisioner {
             local_valid_until: window.ends_at,
             time_zone: window.time_zone,
             pin_version: version,
-            reason: if version == 1 { PinReason::New } else { PinReason::Changed },
+            reason: if version == 1 {
+                PinReason::New
+            } else {
+                PinReason::Changed
+            },
         };
-        outbox::enqueue(&mut tx, crate::SERVICE, &Envelope::new(EventType::PinIssued, booking.correlation_id, data)).await?;
+        outbox::enqueue(
+            &mut tx,
+            crate::SERVICE,
+            &Envelope::new(EventType::PinIssued, booking.correlation_id, data),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(booking_id = %booking.booking_id, pin_version = version, "{detail}");
         Ok(())
@@ -322,9 +436,17 @@ impl Provisioner {
         };
         store::set_state(&mut tx, booking, PinState::Revoked, detail).await?;
         if let Some(lock_id) = record.lock_id.clone() {
-            let data = PinRevokedData { booking_id: booking.booking_id.clone(), lock_id, pin_version: record.pin_version };
-            outbox::enqueue(&mut tx, crate::SERVICE, &Envelope::new(EventType::PinRevoked, booking.correlation_id, data))
-                .await?;
+            let data = PinRevokedData {
+                booking_id: booking.booking_id.clone(),
+                lock_id,
+                pin_version: record.pin_version,
+            };
+            outbox::enqueue(
+                &mut tx,
+                crate::SERVICE,
+                &Envelope::new(EventType::PinRevoked, booking.correlation_id, data),
+            )
+            .await?;
         }
         tx.commit().await?;
         tracing::info!(booking_id = %booking.booking_id, "{detail}");

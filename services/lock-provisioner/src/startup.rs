@@ -31,10 +31,12 @@ impl Service for Application {
     async fn build(settings: Settings) -> Result<Self, StartupError> {
         let cipher = TokenCipher::new(&settings.remotelock.token_encryption_key)
             .map_err(|e| StartupError::Invalid(e.to_string()))?;
-        let oauth = OAuthClient::new(&settings.remotelock).map_err(|e| StartupError::Invalid(e.to_string()))?;
+        let oauth = OAuthClient::new(&settings.remotelock)
+            .map_err(|e| StartupError::Invalid(e.to_string()))?;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
         let tokens = TokenManager::new(infrastructure.pool.clone(), cipher, oauth);
-        let client = RemoteLockClient::new(&settings.remotelock, tokens).map_err(|e| StartupError::Invalid(e.to_string()))?;
+        let client = RemoteLockClient::new(&settings.remotelock, tokens)
+            .map_err(|e| StartupError::Invalid(e.to_string()))?;
         let listener = service::bind(settings.provisioner.listen).await?;
         let provisioner = Provisioner {
             pool: infrastructure.pool.clone(),
@@ -44,11 +46,18 @@ impl Service for Application {
             grace: settings.provisioner.grace,
             pin_digits: usize::from(settings.provisioner.pin_digits),
         };
-        Ok(Self { listener, infrastructure, provisioner, prefetch: settings.amqp.prefetch })
+        Ok(Self {
+            listener,
+            infrastructure,
+            provisioner,
+            prefetch: settings.amqp.prefetch,
+        })
     }
 
     fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     async fn run_until_stopped(self, shutdown: CancellationToken) {
@@ -57,7 +66,9 @@ impl Service for Application {
             broker: infrastructure.broker.clone(),
             queue: PROVISIONER_BOOKINGS,
             prefetch: self.prefetch,
-            handler: Arc::new(BookingEvents { pool: infrastructure.pool.clone() }),
+            handler: Arc::new(BookingEvents {
+                pool: infrastructure.pool.clone(),
+            }),
         };
         let worker = Worker {
             pool: infrastructure.pool.clone(),
@@ -65,7 +76,11 @@ impl Service for Application {
             policy: RetryPolicy::default(),
             lease: LEASE,
         };
-        let relay = Relay { pool: infrastructure.pool.clone(), broker: infrastructure.broker.clone(), producer: crate::SERVICE };
+        let relay = Relay {
+            pool: infrastructure.pool.clone(),
+            broker: infrastructure.broker.clone(),
+            producer: crate::SERVICE,
+        };
         let tasks = [
             tokio::spawn(consumer.run(shutdown.clone())),
             tokio::spawn(worker.run(shutdown.clone())),

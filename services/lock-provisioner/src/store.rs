@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use lockbridge_shared::domain::{
-    AccessId, BookingId, BookingStatus, BookingWindow, GuestId, LockId, Patron, Pin, PinState, SpaceId, TimeZone,
+    AccessId, BookingId, BookingStatus, BookingWindow, GuestId, LockId, Patron, Pin, PinState,
+    SpaceId, TimeZone,
 };
 use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
@@ -46,7 +47,10 @@ struct BookingRow {
     lock_name: Option<String>,
 }
 
-pub(crate) async fn booking(db: impl PgExecutor<'_>, booking_id: &BookingId) -> Result<Option<Booking>, sqlx::Error> {
+pub(crate) async fn booking(
+    db: impl PgExecutor<'_>,
+    booking_id: &BookingId,
+) -> Result<Option<Booking>, sqlx::Error> {
     let row: Option<BookingRow> = sqlx::query_as(
         "SELECT b.booking_id, b.correlation_id, b.status, b.starts_at, b.ends_at, b.patron_name,
                 b.patron_email, b.space_id, s.name AS space_name, l.name AS location_name, l.time_zone,
@@ -65,13 +69,23 @@ pub(crate) async fn booking(db: impl PgExecutor<'_>, booking_id: &BookingId) -> 
         booking_id: row.booking_id,
         correlation_id: row.correlation_id,
         status: row.status,
-        window: BookingWindow::new(row.starts_at, row.ends_at).expect("the schema checks ends_at > starts_at"),
-        patron: Patron { name: row.patron_name, email: row.patron_email },
+        window: BookingWindow::new(row.starts_at, row.ends_at)
+            .expect("the schema checks ends_at > starts_at"),
+        patron: Patron {
+            name: row.patron_name,
+            email: row.patron_email,
+        },
         space_id: row.space_id,
         space_name: row.space_name,
         location_name: row.location_name,
-        location_zone: row.time_zone.parse().unwrap_or_else(|_| "UTC".parse().expect("UTC is a zone")),
-        lock: row.lock_id.zip(row.lock_name).map(|(id, name)| LinkedLock { id, name }),
+        location_zone: row
+            .time_zone
+            .parse()
+            .unwrap_or_else(|_| "UTC".parse().expect("UTC is a zone")),
+        lock: row
+            .lock_id
+            .zip(row.lock_name)
+            .map(|(id, name)| LinkedLock { id, name }),
     }))
 }
 
@@ -95,7 +109,10 @@ impl PinRecord {
     }
 }
 
-pub(crate) async fn pin_record(db: impl PgExecutor<'_>, booking_id: &BookingId) -> Result<Option<PinRecord>, sqlx::Error> {
+pub(crate) async fn pin_record(
+    db: impl PgExecutor<'_>,
+    booking_id: &BookingId,
+) -> Result<Option<PinRecord>, sqlx::Error> {
     sqlx::query_as(
         "SELECT state, lock_id, guest_name, create_requested_at, guest_id, pin, pin_version,
                 valid_from, valid_until
@@ -165,7 +182,11 @@ pub(crate) async fn record_intent(
     Ok(())
 }
 
-pub(crate) async fn record_guest(db: impl PgExecutor<'_>, booking_id: &BookingId, guest: &GuestId) -> Result<(), sqlx::Error> {
+pub(crate) async fn record_guest(
+    db: impl PgExecutor<'_>,
+    booking_id: &BookingId,
+    guest: &GuestId,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE booking_pins SET guest_id = $2, updated_at = now() WHERE booking_id = $1")
         .bind(booking_id)
         .bind(guest)
