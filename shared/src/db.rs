@@ -25,10 +25,19 @@ pub enum DatabaseError {
 /// Connects (failing fast when the database is unreachable) and applies pending migrations.
 /// Migrations take an advisory lock, so services starting together do not race.
 pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, DatabaseError> {
-    let options: PgConnectOptions = settings.url.expose_secret().parse().map_err(DatabaseError::Connect)?;
+    let options: PgConnectOptions = settings
+        .url
+        .expose_secret()
+        .parse()
+        .map_err(DatabaseError::Connect)?;
     // One direct connection first: a pool only reports "timed out", hiding why (refused,
     // unknown database, bad password).
-    PgConnection::connect_with(&options).await.map_err(DatabaseError::Connect)?.close().await.ok();
+    PgConnection::connect_with(&options)
+        .await
+        .map_err(DatabaseError::Connect)?
+        .close()
+        .await
+        .ok();
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(5))

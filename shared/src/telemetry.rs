@@ -20,8 +20,10 @@ pub struct LogSettings {
 
 /// Installs the global subscriber. Safe to call more than once (tests): later calls are no-ops.
 pub fn init(service: &'static str, settings: &LogSettings) {
+    // lapin logs a returned message with its body at WARN, and a body can hold a PIN: its
+    // warnings stay off, the relay reports the failure itself.
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},lapin=warn,sqlx=warn", settings.level)));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},lapin=error,sqlx=warn", settings.level)));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match settings.format {
         LogFormat::Human => registry.with(fmt::layer().with_target(false)).try_init(),

@@ -1,31 +1,51 @@
-//! Takes `pin.issued` events off `notifier.pins`. Each becomes a durable email job in the
-//! transaction that claims the event, so the delivery is acknowledged at once and a relay that
-//! is down is the job worker's business, not the broker's.
+//! Takes the PIN events off `notifier.pins`. A `pin.issued` becomes a durable email job in the
+//! transaction that claims the event, so the delivery is acknowledged at once and an SMTP relay
+//! that is down is the job worker's business, not the broker's. `pin.failed` and `pin.revoked`
+//! are logged for staff (alerts by email come with the admin UI).
 
-use lapin::message::Delivery;
 use lockbridge_shared::{
-    amqp::{Handler, HandlerError, decode_envelope},
+    amqp::{Delivery, Handler, HandlerError, decode_envelope, event_type},
     db::claim_event,
-    events::EventType,
+    events::{Envelope, EventType, PinFailedData, PinRevokedData},
     jobs::{self, JobHandler, OnConflict},
 };
 use sqlx::PgPool;
 
 use crate::sender::{EmailJob, PinEmailSender, job_key};
 
-pub struct PinIssuedHandler {
+pub struct PinEvents {
     pub pool: PgPool,
 }
 
-impl Handler for PinIssuedHandler {
+impl Handler for PinEvents {
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        let event: EmailJob = decode_envelope(delivery)?;
-        if event.event_type != EventType::PinIssued {
-            return Err(HandlerError::Poison(format!(
-                "expected a pin.issued event, got {}",
-                event.event_type.as_str()
-            )));
+        match event_type(delivery)? {
+            EventType::PinIssued => self.pin_issued(decode_envelope(delivery)?).await,
+            EventType::PinFailed => {
+                let event: Envelope<PinFailedData> = decode_envelope(delivery)?;
+                tracing::error!(
+                    booking_id = %event.data.booking_id,
+                    correlation_id = %event.correlation_id,
+                    reason = %event.data.error,
+                    "a booking will get no PIN until staff act"
+                );
+                Ok(())
+            }
+            EventType::PinRevoked => {
+                let event: Envelope<PinRevokedData> = decode_envelope(delivery)?;
+                tracing::info!(booking_id = %event.data.booking_id, lock_id = %event.data.lock_id, "PIN revoked");
+                Ok(())
+            }
+            other => Err(HandlerError::Poison(format!(
+                "not a PIN event: {}",
+                other.as_str()
+            ))),
         }
+    }
+}
+
+impl PinEvents {
+    async fn pin_issued(&self, event: EmailJob) -> Result<(), HandlerError> {
         let pin = &event.data;
         let mut tx = self.pool.begin().await?;
         if claim_event(&mut tx, crate::CONSUMER, event.event_id).await? {

@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{consumer::PinIssuedHandler, sender::PinEmailSender};
+use crate::{consumer::PinEvents, sender::PinEmailSender};
 
 /// A job whose worker died is taken over after this. Longer than any SMTP exchange: lettre
 /// waits up to a minute per command.
@@ -21,7 +21,7 @@ const JOB_LEASE: Duration = Duration::from_secs(5 * 60);
 pub struct Application {
     listener: TcpListener,
     infrastructure: Infrastructure,
-    consumer: Consumer<PinIssuedHandler>,
+    consumer: Consumer<PinEvents>,
     worker: Worker<PinEmailSender>,
 }
 
@@ -38,7 +38,7 @@ impl Service for Application {
             broker: infrastructure.broker.clone(),
             queue: NOTIFIER_PINS,
             prefetch: settings.amqp.prefetch,
-            handler: Arc::new(PinIssuedHandler { pool: pool.clone() }),
+            handler: Arc::new(PinEvents { pool: pool.clone() }),
         };
         let worker = Worker {
             pool: pool.clone(),

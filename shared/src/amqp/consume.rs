@@ -56,6 +56,17 @@ enum ConsumeError {
     CancelledByBroker,
 }
 
+/// The event type of a delivery, to choose how to read the rest of it.
+pub fn event_type(delivery: &Delivery) -> Result<crate::events::EventType, HandlerError> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        event_type: crate::events::EventType,
+    }
+    serde_json::from_slice::<Kind>(&delivery.data)
+        .map(|kind| kind.event_type)
+        .map_err(|error| HandlerError::Poison(format!("not a valid event: {error}")))
+}
+
 pub struct Consumer<H> {
     pub broker: Broker,
     pub queue: WorkQueue,

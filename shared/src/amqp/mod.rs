@@ -5,7 +5,7 @@ mod consume;
 mod publish;
 pub mod topology;
 
-pub use consume::{Consumer, Handler, HandlerError, decode_envelope};
+pub use consume::{Consumer, Handler, HandlerError, decode_envelope, event_type};
 pub use lapin::message::Delivery;
 pub use publish::{OutgoingMessage, PublishError, Publisher};
 

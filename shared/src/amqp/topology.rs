@@ -46,7 +46,11 @@ pub const PROVISIONER_BOOKINGS: WorkQueue = WorkQueue {
 pub const NOTIFIER_PINS: WorkQueue = WorkQueue {
     name: "notifier.pins",
     exchange: PINS_EXCHANGE,
-    events: &[EventType::PinIssued],
+    events: &[
+        EventType::PinIssued,
+        EventType::PinRevoked,
+        EventType::PinFailed,
+    ],
     delivery_limit: 10,
 };
 

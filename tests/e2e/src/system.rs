@@ -229,6 +229,23 @@ impl TestSystem {
         }
     }
 
+    /// Waits until every outbox row is published: no event is stuck unroutable or unsent.
+    pub async fn wait_for_outbox_drained(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let stuck: Vec<(String, Option<String>)> =
+                sqlx::query_as("SELECT routing_key, last_error FROM outbox WHERE published_at IS NULL")
+                    .fetch_all(&self.db.pool)
+                    .await
+                    .expect("outbox readable");
+            if stuck.is_empty() {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "events not published: {stuck:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The simulator's guests whose name mentions `booking_id`.
     pub fn guests_for(&self, booking_id: &str) -> Vec<remotelock_sim::GuestSnapshot> {
         self.sim

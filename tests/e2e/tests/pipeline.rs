@@ -183,6 +183,7 @@ async fn a_booking_for_an_unlinked_space_makes_no_remotelock_call_and_no_email()
     assert!(system.sim.guests().is_empty());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(system.mailbox.to(&patron).await.is_empty());
+    system.wait_for_outbox_drained(WAIT).await;
 }
 
 #[tokio::test]
@@ -443,4 +444,5 @@ async fn a_permanent_refusal_fails_the_pin_and_says_why() {
         "the reason is kept for staff: {history:?}"
     );
     assert!(system.mailbox.to(&patron).await.is_empty());
+    system.wait_for_outbox_drained(WAIT).await;
 }
