@@ -3,10 +3,12 @@
 //! services run in-process, the RemoteLock simulator on a free port, and emails go to the
 //! real SMTP server (MailDev) on loopback.
 
+pub mod admin_api;
 pub mod broker;
 pub mod database;
 pub mod mailbox;
 pub mod services;
+pub mod system;
 pub mod tap;
 
 pub use broker::TestBroker;

@@ -1,0 +1,11 @@
+//! admin: the RemoteLock authorization and the space↔lock links, as a JSON API for staff
+//! tools (design §3.4). The HTML UI will sit on the same handlers' queries.
+
+mod auth;
+mod authorization;
+mod links;
+mod locks;
+mod spaces;
+mod startup;
+
+pub use startup::Application;

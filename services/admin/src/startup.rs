@@ -1,0 +1,116 @@
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{Router, extract::DefaultBodyLimit, http::Request, middleware};
+use lockbridge_shared::{
+    configuration::{RemoteLockSettings, Settings},
+    crypto::TokenCipher,
+    remotelock::{OAuthClient, RemoteLockClient, TokenManager},
+    service::{self, Infrastructure, Service, StartupError},
+    telemetry::error_chain,
+};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+use crate::{
+    auth::{ApiToken, require_api_token},
+    authorization, links, locks, spaces,
+};
+
+/// The API's bodies are a couple of ids; anything bigger is a mistake.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub pool: PgPool,
+    pub oauth: OAuthClient,
+    pub tokens: TokenManager,
+    pub remotelock: RemoteLockClient,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    infrastructure: Infrastructure,
+    router: Router,
+}
+
+impl Service for Application {
+    const NAME: &'static str = "admin";
+
+    async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let api_token = ApiToken::new(settings.admin.api_token.clone())
+            .ok_or_else(|| StartupError::Invalid("admin.api_token must not be empty".into()))?;
+        let callback_path = callback_path(&settings.remotelock)?;
+        let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
+        let state = remotelock_state(infrastructure.pool.clone(), &settings.remotelock)?;
+        let listener = service::bind(settings.admin.listen).await?;
+        let api = Router::new()
+            .merge(authorization::routes())
+            .merge(locks::routes())
+            .merge(spaces::routes())
+            .merge(links::routes())
+            .route_layer(middleware::from_fn_with_state(
+                Arc::new(api_token),
+                require_api_token,
+            ));
+        // The browser lands on the callback from RemoteLock: it carries no bearer token, the
+        // OAuth `state` authenticates it.
+        let router = api
+            .merge(authorization::callback_routes(&callback_path))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            // The path only: the callback's query holds the authorization code.
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                    let (method, path) = (request.method(), request.uri().path());
+                    tracing::info_span!("request", %method, path)
+                }),
+            )
+            .with_state(state);
+        Ok(Self {
+            listener,
+            infrastructure,
+            router,
+        })
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) {
+        service::serve(self.listener, self.router, &self.infrastructure, shutdown).await;
+        self.infrastructure.broker.close().await;
+    }
+}
+
+fn remotelock_state(pool: PgPool, settings: &RemoteLockSettings) -> Result<AppState, StartupError> {
+    let invalid =
+        |error: &(dyn std::error::Error + 'static)| StartupError::Invalid(error_chain(error));
+    let cipher = TokenCipher::new(&settings.token_encryption_key).map_err(|e| invalid(&e))?;
+    let oauth = OAuthClient::new(settings).map_err(|e| invalid(&e))?;
+    let tokens = TokenManager::new(pool.clone(), cipher, oauth.clone());
+    let remotelock = RemoteLockClient::new(settings, tokens.clone()).map_err(|e| invalid(&e))?;
+    Ok(AppState {
+        pool,
+        oauth,
+        tokens,
+        remotelock,
+    })
+}
+
+/// The callback is served at the path of `remotelock.redirect_url`, which must not shadow the
+/// API or the health endpoints.
+fn callback_path(settings: &RemoteLockSettings) -> Result<String, StartupError> {
+    let path = settings.redirect_url.path();
+    let taken = path == "/" || path.starts_with("/api/") || ["/healthz", "/readyz"].contains(&path);
+    if taken {
+        return Err(StartupError::Invalid(format!(
+            "remotelock.redirect_url must name a path of its own for the OAuth callback, \
+             such as /remotelock/callback (not {path})"
+        )));
+    }
+    Ok(path.to_owned())
+}
