@@ -147,6 +147,16 @@ impl Problem {
         )
     }
 
+    /// An upstream service (RemoteLock) answered in a way we cannot use.
+    pub fn bad_gateway(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "urn:lockbridge:problem:upstream",
+            "Upstream service failed",
+            detail,
+        )
+    }
+
     pub fn with_field(mut self, field: &str) -> Self {
         self.field = Some(field.to_owned());
         self

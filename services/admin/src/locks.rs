@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use axum::{Json, Router, extract::State, routing::get};
 use chrono::{DateTime, Utc};
 use lockbridge_shared::{
     domain::{LockId, SpaceId, TimeZone},
@@ -32,12 +32,7 @@ pub(crate) fn remotelock_problem(error: RemoteLockError) -> Problem {
         error if error.is_transient() => Problem::unavailable(format!("{detail}; retry later")),
         _ => {
             tracing::error!(error = %detail, "RemoteLock call failed");
-            Problem {
-                kind: "urn:lockbridge:problem:remotelock",
-                title: "RemoteLock failed",
-                status: StatusCode::BAD_GATEWAY,
-                ..Problem::unavailable(detail)
-            }
+            Problem::bad_gateway(detail)
         }
     }
 }

@@ -9,13 +9,19 @@ fn start_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
         .env("LOCKBRIDGE__INTAKE__LISTEN", "127.0.0.1:0")
         .output()
         .expect("the binary runs");
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn assert_one_sentence(stderr: &str, mentions: &str) {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "exactly one line on stderr: {stderr}");
-    assert!(lines[0].starts_with("booking-intake cannot start: "), "{stderr}");
+    assert!(
+        lines[0].starts_with("booking-intake cannot start: "),
+        "{stderr}"
+    );
     assert!(lines[0].contains(mentions), "names {mentions}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
@@ -23,7 +29,10 @@ fn assert_one_sentence(stderr: &str, mentions: &str) {
 #[test]
 fn an_unreachable_database_is_named() {
     // Port 1 on loopback: nothing listens, the connection is refused at once.
-    let (code, stderr) = start_with(&[("LOCKBRIDGE__DATABASE__URL", "postgres://postgres@127.0.0.1:1/lockbridge")]);
+    let (code, stderr) = start_with(&[(
+        "LOCKBRIDGE__DATABASE__URL",
+        "postgres://postgres@127.0.0.1:1/lockbridge",
+    )]);
     assert_eq!(code, Some(1));
     assert_one_sentence(&stderr, "database.url");
 }

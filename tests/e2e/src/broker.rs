@@ -106,7 +106,9 @@ impl Drop for TestBroker {
 impl TestBroker {
     /// Closes every client connection to this virtual host, as a broker restart would.
     pub async fn close_connections(&self) -> usize {
-        let connections = self.management_get(&format!("vhosts/{}/connections", self.vhost)).await;
+        let connections = self
+            .management_get(&format!("vhosts/{}/connections", self.vhost))
+            .await;
         let names: Vec<String> = connections
             .as_array()
             .expect("connections array")
@@ -117,12 +119,20 @@ impl TestBroker {
             let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
             let response = self
                 .http
-                .delete(format!("{}/api/connections/{}", self.management, encoded.replace('+', "%20")))
+                .delete(format!(
+                    "{}/api/connections/{}",
+                    self.management,
+                    encoded.replace('+', "%20")
+                ))
                 .basic_auth("guest", Some("guest"))
                 .send()
                 .await
                 .expect("management API reachable");
-            assert!(response.status().is_success(), "close {name}: {}", response.status());
+            assert!(
+                response.status().is_success(),
+                "close {name}: {}",
+                response.status()
+            );
         }
         names.len()
     }

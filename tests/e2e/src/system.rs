@@ -5,12 +5,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    Mailbox, TestBroker, TestDatabase, mailbox,
+    Mailbox, TestBroker, TestDatabase,
+    admin_api::{API_TOKEN, AdminClient, CALLBACK_PATH, free_local_port},
+    mailbox,
     services::{self, Running},
 };
 
 pub const INTAKE_TOKEN: &str = "test-intake-token";
-pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// The whole of lockbridge: the four services in-process on free ports, a fresh database and
 /// virtual host, the RemoteLock simulator, and the shared MailDev inbox.
@@ -27,15 +28,6 @@ pub struct TestSystem {
     overrides: Vec<(&'static str, String)>,
 }
 
-/// A free loopback port, for a service whose own URL must be configured before it binds.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 impl TestSystem {
     pub async fn start() -> Self {
         Self::start_with(SimConfig::default(), &[]).await
@@ -46,7 +38,7 @@ impl TestSystem {
         let db = TestDatabase::create().await;
         let broker = TestBroker::create().await;
         let sim = Simulator::start(sim).await.expect("simulator starts");
-        let admin_port = free_port();
+        let admin_addr = free_local_port();
         let mut overrides = vec![
             ("database.url", db.url.clone()),
             ("amqp.url", broker.url.clone()),
@@ -55,10 +47,10 @@ impl TestSystem {
             ("remotelock.oauth_url", sim.base_url().to_string()),
             (
                 "remotelock.redirect_url",
-                format!("http://127.0.0.1:{admin_port}/remotelock/callback"),
+                format!("http://{admin_addr}{CALLBACK_PATH}"),
             ),
-            ("admin.listen", format!("127.0.0.1:{admin_port}")),
-            ("admin.api_token", ADMIN_TOKEN.to_owned()),
+            ("admin.listen", admin_addr.to_string()),
+            ("admin.api_token", API_TOKEN.to_owned()),
             ("intake.tokens.libcal", INTAKE_TOKEN.to_owned()),
         ];
         overrides.extend(extra.iter().cloned());
@@ -95,41 +87,14 @@ impl TestSystem {
         );
     }
 
+    /// The admin's JSON API, as staff tools speak to it.
+    pub fn admin_api(&self) -> AdminClient {
+        AdminClient::new(self.admin.addr)
+    }
+
     /// Authorizes against the simulator through the admin's OAuth flow, as a browser would.
     pub async fn authorize(&self) {
-        let started: Value = self
-            .http
-            .post(self.admin.url("/api/v1/remotelock/authorization"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("start authorization")
-            .json()
-            .await
-            .expect("authorize_url JSON");
-        let authorize_url = started["authorize_url"].as_str().expect("authorize_url");
-        let redirect = self
-            .http
-            .get(authorize_url)
-            .send()
-            .await
-            .expect("authorize");
-        assert!(
-            redirect.status().is_redirection(),
-            "the simulator redirects back: {}",
-            redirect.status()
-        );
-        let callback = redirect.headers()["location"]
-            .to_str()
-            .expect("location")
-            .to_owned();
-        let landed = self.http.get(callback).send().await.expect("callback");
-        assert_eq!(
-            landed.status(),
-            StatusCode::OK,
-            "callback: {}",
-            landed.text().await.unwrap_or_default()
-        );
+        self.admin_api().authorize().await;
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
@@ -191,16 +156,7 @@ impl TestSystem {
     }
 
     pub async fn link(&self, space_id: &str, lock_id: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(self.admin.url("/api/v1/links"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"space_id": space_id, "lock_id": lock_id}))
-            .send()
-            .await
-            .expect("POST link");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.admin_api().link(space_id, lock_id).await
     }
 
     /// Authorized, catalogue loaded, `sp-101` linked to the simulator's first lock (in New York).
@@ -233,15 +189,19 @@ impl TestSystem {
     pub async fn wait_for_outbox_drained(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let stuck: Vec<(String, Option<String>)> =
-                sqlx::query_as("SELECT routing_key, last_error FROM outbox WHERE published_at IS NULL")
-                    .fetch_all(&self.db.pool)
-                    .await
-                    .expect("outbox readable");
+            let stuck: Vec<(String, Option<String>)> = sqlx::query_as(
+                "SELECT routing_key, last_error FROM outbox WHERE published_at IS NULL",
+            )
+            .fetch_all(&self.db.pool)
+            .await
+            .expect("outbox readable");
             if stuck.is_empty() {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "events not published: {stuck:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "events not published: {stuck:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
