@@ -28,7 +28,8 @@ impl TestDatabase {
         };
         let pool = db::connect_and_migrate(&DatabaseSettings {
             url: SecretString::from(url.clone()),
-            max_connections: 10,
+            // Tests run in parallel against one server (100 connections by default).
+            max_connections: 3,
         })
         .await
         .expect("migrate test database");
