@@ -214,7 +214,7 @@ impl<H: JobHandler> Worker<H> {
             payload,
             attempt: row.attempts,
         };
-        let outcome = match self.handler.run(&job).await {
+        let outcome = match self.run_leased(&job).await {
             Ok(()) => Outcome::Succeeded,
             Err(error @ JobError::Transient { .. }) if job.attempt < self.policy.max_attempts => {
                 let JobError::Transient { retry_after, .. } = &error else {
@@ -232,6 +232,32 @@ impl<H: JobHandler> Worker<H> {
         };
         self.finish(job.id, row.version, outcome).await?;
         Ok(true)
+    }
+
+    /// Runs the handler while renewing the job's lease, so a run that is slow (a RemoteLock
+    /// rate-limit wait) is not taken over by another worker as if this one had died.
+    async fn run_leased(&self, job: &Job<H::Payload>) -> Result<(), JobError> {
+        let run = self.handler.run(job);
+        tokio::pin!(run);
+        let mut renew = tokio::time::interval(self.lease / 3);
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut run => return result,
+                _ = renew.tick() => {
+                    let renewed = sqlx::query(
+                        "UPDATE jobs SET lease_until = now() + $2 WHERE id = $1 AND state = 'running'",
+                    )
+                    .bind(job.id)
+                    .bind(interval(self.lease))
+                    .execute(&self.pool)
+                    .await;
+                    if let Err(error) = renewed {
+                        tracing::warn!(queue = H::QUEUE, key = %job.key, %error, "could not renew the job's lease");
+                    }
+                }
+            }
+        }
     }
 
     async fn finish(&self, id: i64, version: i32, outcome: Outcome) -> Result<(), sqlx::Error> {

@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use sqlx::{PgPool, postgres::PgListener};
+use futures_util::TryFutureExt;
+use sqlx::{
+    PgPool,
+    postgres::{PgListener, PgPoolOptions},
+};
 
 pub struct Wakeup {
     pool: PgPool,
@@ -39,7 +43,15 @@ impl Wakeup {
         if self.listener.is_some() {
             return;
         }
-        let mut listener = match PgListener::connect_with(&self.pool).await {
+        // A pool of its own: a listener holds its connection for good, and must not take one
+        // of the slots the service's queries share.
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with((*self.pool.connect_options()).clone());
+        let mut listener = match own
+            .and_then(|pool| async move { PgListener::connect_with(&pool).await })
+            .await
+        {
             Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(channel = %self.channel, %error, "cannot listen for notifications; polling");

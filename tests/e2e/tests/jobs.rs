@@ -1,0 +1,151 @@
+//! The durable job queue on real PostgreSQL: one run per request even with several workers,
+//! slow runs keep their lease, a job asked for again while running runs again, and retries
+//! are rescheduled with the reason kept.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use lockbridge_e2e::TestDatabase;
+use lockbridge_shared::jobs::{self, Job, JobError, JobHandler, OnConflict, RetryPolicy, Worker};
+use tokio_util::sync::CancellationToken;
+
+struct Counting {
+    runs: AtomicUsize,
+    run_time: Duration,
+    fail_first: bool,
+}
+
+impl JobHandler for Counting {
+    type Payload = String;
+    const QUEUE: &'static str = "test";
+
+    async fn run(&self, _job: &Job<String>) -> Result<(), JobError> {
+        let run = self.runs.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.run_time).await;
+        if self.fail_first && run == 0 {
+            return Err(JobError::Transient {
+                error: "not yet".into(),
+                retry_after: Some(Duration::from_millis(200)),
+            });
+        }
+        Ok(())
+    }
+
+    async fn gave_up(&self, _job: &Job<String>, _error: &JobError) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+fn handler(run_time: Duration, fail_first: bool) -> Arc<Counting> {
+    Arc::new(Counting {
+        runs: AtomicUsize::new(0),
+        run_time,
+        fail_first,
+    })
+}
+
+async fn enqueue(db: &TestDatabase, key: &str) {
+    let mut tx = db.pool.begin().await.unwrap();
+    jobs::enqueue(
+        &mut tx,
+        "test",
+        key,
+        &key.to_owned(),
+        chrono::Utc::now(),
+        OnConflict::Requeue,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn start(
+    db: &TestDatabase,
+    handler: &Arc<Counting>,
+    lease: Duration,
+    shutdown: &CancellationToken,
+) {
+    let worker = Worker {
+        pool: db.pool.clone(),
+        handler: handler.clone(),
+        policy: RetryPolicy::default(),
+        lease,
+    };
+    tokio::spawn(worker.run(shutdown.clone()));
+}
+
+async fn state_of(db: &TestDatabase, key: &str) -> (String, i32, Option<String>) {
+    sqlx::query_as("SELECT state::text, attempts, last_error FROM jobs WHERE job_key = $1")
+        .bind(key)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+async fn wait_for_state(db: &TestDatabase, key: &str, state: &str) {
+    for _ in 0..200 {
+        if state_of(db, key).await.0 == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "job {key} never reached {state}: {:?}",
+        state_of(db, key).await
+    );
+}
+
+#[tokio::test]
+async fn a_slow_job_keeps_its_lease_and_runs_once_among_several_workers() {
+    let db = TestDatabase::create().await;
+    let slow = handler(Duration::from_millis(1500), false);
+    let shutdown = CancellationToken::new();
+    // The run takes five leases' time: without renewal another worker would take it over.
+    for _ in 0..3 {
+        start(&db, &slow, Duration::from_millis(300), &shutdown);
+    }
+    enqueue(&db, "slow").await;
+    wait_for_state(&db, "slow", "succeeded").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(slow.runs.load(Ordering::SeqCst), 1);
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_job_asked_for_again_while_running_runs_again() {
+    let db = TestDatabase::create().await;
+    let counting = handler(Duration::from_millis(600), false);
+    let shutdown = CancellationToken::new();
+    start(&db, &counting, Duration::from_secs(30), &shutdown);
+    enqueue(&db, "again").await;
+    wait_for_state(&db, "again", "running").await;
+    enqueue(&db, "again").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_state(&db, "again", "succeeded").await;
+    assert_eq!(
+        counting.runs.load(Ordering::SeqCst),
+        2,
+        "the second request was not lost"
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_rescheduled_with_its_reason_then_succeeds() {
+    let db = TestDatabase::create().await;
+    let flaky = handler(Duration::ZERO, true);
+    let shutdown = CancellationToken::new();
+    start(&db, &flaky, Duration::from_secs(30), &shutdown);
+    enqueue(&db, "flaky").await;
+    wait_for_state(&db, "flaky", "succeeded").await;
+    let (_, attempts, last_error) = state_of(&db, "flaky").await;
+    assert_eq!(attempts, 2);
+    assert_eq!(last_error, None, "a success clears the reason");
+    assert_eq!(flaky.runs.load(Ordering::SeqCst), 2);
+    shutdown.cancel();
+}
