@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod events;
 pub mod health;
+pub mod html;
 pub mod input;
 pub mod jobs;
 pub mod outbox;

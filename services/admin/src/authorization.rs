@@ -13,6 +13,7 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use lockbridge_shared::{
+    html,
     problem::Problem,
     remotelock::{RemoteLockError, TokenSet},
     telemetry::error_chain,
@@ -300,8 +301,9 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          </head><body><h1>{title}</h1><p>{message}</p></body></html>\n",
-        title = escape_html(title),
-        message = escape_html(message),
+        // The message may quote what RemoteLock (or whoever crafted the link) put in the query.
+        title = html::escape(title),
+        message = html::escape(message),
     );
     let mut response = (status, Html(body)).into_response();
     let headers = response.headers_mut();
@@ -316,33 +318,4 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
         HeaderValue::from_static("default-src 'none'"),
     );
     response
-}
-
-/// The message may quote what RemoteLock (or whoever crafted the link) put in the query.
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape_html(r#"<script>alert("x&y")</script>'"#),
-            "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;&#39;"
-        );
-    }
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Offset, Utc};
 use lockbridge_shared::{
     domain::TimeZone,
     events::{PinIssuedData, PinReason},
+    html::escape,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +28,8 @@ pub fn render(pin: &PinIssuedData) -> PinEmail {
     let facts = Facts::of(pin);
     PinEmail {
         subject: facts.subject.clone(),
-        text: text(&facts),
-        html: html(&facts.map(escape)),
+        text: body(&facts, Body::Text),
+        html: body(&facts.map(escape), Body::Html),
     }
 }
 
@@ -153,8 +154,16 @@ fn validity(from: NaiveDateTime, until: NaiveDateTime) -> String {
     )
 }
 
-fn text(facts: &Facts) -> String {
+enum Body {
+    Text,
+    /// `facts` must already be escaped.
+    Html,
+}
+
+/// Both bodies from one list of facts, so each names the same ones.
+fn body(facts: &Facts, kind: Body) -> String {
     let Facts {
+        subject,
         greeting,
         intro,
         pin,
@@ -163,10 +172,10 @@ fn text(facts: &Facts) -> String {
         booking,
         validity,
         zone,
-        ..
     } = facts;
-    format!(
-        "{greeting}
+    match kind {
+        Body::Text => format!(
+            "{greeting}
 
 {intro}
 
@@ -181,24 +190,9 @@ All times are local time at {location} ({zone}).
 
 Enter the PIN on the keypad by the door. Please keep it to yourself.
 "
-    )
-}
-
-/// `facts` must already be escaped.
-fn html(facts: &Facts) -> String {
-    let Facts {
-        subject,
-        greeting,
-        intro,
-        pin,
-        space,
-        location,
-        booking,
-        validity,
-        zone,
-    } = facts;
-    format!(
-        r#"<!DOCTYPE html>
+        ),
+        Body::Html => format!(
+            r#"<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{subject}</title></head>
 <body style="font-family: sans-serif; line-height: 1.5">
@@ -215,22 +209,8 @@ fn html(facts: &Facts) -> String {
 </body>
 </html>
 "#
-    )
-}
-
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
+        ),
     }
-    escaped
 }
 
 #[cfg(test)]
