@@ -2,6 +2,7 @@
 //! runtime, event and domain types, and the RemoteLock client.
 
 pub mod amqp;
+pub mod auth;
 pub mod configuration;
 pub mod crypto;
 pub mod db;

@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Request, State},
-    http::header::AUTHORIZATION,
     middleware::Next,
     response::Response,
 };
-use lockbridge_shared::problem::Problem;
+use lockbridge_shared::{
+    auth::{bearer_token, token_matches},
+    problem::Problem,
+};
 use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
 
 pub(crate) struct ApiToken(SecretString);
 
@@ -19,15 +20,6 @@ impl ApiToken {
     pub fn new(token: SecretString) -> Option<Self> {
         (!token.expose_secret().trim().is_empty()).then_some(Self(token))
     }
-
-    /// Timing reveals at most the token's length, never how much of it was right.
-    fn matches(&self, presented: &str) -> bool {
-        self.0
-            .expose_secret()
-            .as_bytes()
-            .ct_eq(presented.as_bytes())
-            .into()
-    }
 }
 
 pub(crate) async fn require_api_token(
@@ -35,15 +27,9 @@ pub(crate) async fn require_api_token(
     request: Request,
     next: Next,
 ) -> Result<Response, Problem> {
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, credentials)| credentials.trim())
+    let presented = bearer_token(request.headers())
         .ok_or_else(|| Problem::unauthorized("send Authorization: Bearer <admin.api_token>"))?;
-    if !token.matches(presented) {
+    if !token_matches(&token.0, presented) {
         return Err(Problem::unauthorized(
             "the bearer token is not the admin API token",
         ));

@@ -4,14 +4,14 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     extract::{Request, State},
-    http::header::AUTHORIZATION,
     middleware::Next,
     response::Response,
 };
-use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
-
-use lockbridge_shared::problem::Problem;
+use lockbridge_shared::{
+    auth::{bearer_token, token_matches},
+    problem::Problem,
+};
+use secrecy::SecretString;
 
 /// The upstream system a request came from (the key of its `intake.tokens.<source>`).
 #[derive(Debug, Clone)]
@@ -29,12 +29,12 @@ impl SourceTokens {
         )
     }
 
-    /// Compares against every token in constant time, so timing reveals neither which
-    /// source matched nor how much of a token was right.
+    /// Compares against every token, so timing reveals neither which source matched nor how
+    /// much of a token was right.
     fn source_of(&self, presented: &str) -> Option<String> {
         let mut found = None;
         for (source, token) in &self.0 {
-            if bool::from(token.expose_secret().as_bytes().ct_eq(presented.as_bytes())) {
+            if token_matches(token, presented) {
                 found = Some(source.clone());
             }
         }
@@ -47,16 +47,11 @@ pub(crate) async fn require_source(
     mut request: Request,
     next: Next,
 ) -> Result<Response, Problem> {
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            Problem::unauthorized("send Authorization: Bearer <token> with your source's token")
-        })?;
+    let presented = bearer_token(request.headers()).ok_or_else(|| {
+        Problem::unauthorized("send Authorization: Bearer <token> with your source's token")
+    })?;
     let source = tokens
-        .source_of(presented.trim())
+        .source_of(presented)
         .ok_or_else(|| Problem::unauthorized("the bearer token matches no configured source"))?;
     request.extensions_mut().insert(Source(source));
     Ok(next.run(request).await)
