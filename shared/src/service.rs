@@ -3,10 +3,11 @@
 
 use std::{future::Future, net::SocketAddr, process::ExitCode};
 
-use axum::Router;
+use axum::{Router, extract::DefaultBodyLimit, http::Request};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
 
 use crate::{
     amqp::{Broker, BrokerError, topology},
@@ -90,24 +91,67 @@ impl Infrastructure {
     }
 }
 
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartupError::Listen { addr, source })
+/// What a service holds between `build` and `run_until_stopped`: its connections and the
+/// listener its HTTP server will serve on.
+pub struct Server {
+    listener: TcpListener,
+    pub infrastructure: Infrastructure,
 }
 
-/// Serves `router` plus the health endpoints until `shutdown`; in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    infrastructure: &Infrastructure,
-    shutdown: CancellationToken,
-) {
-    let app = router.merge(health::router(infrastructure.readiness()));
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(error) = result {
-        tracing::error!(%error, "HTTP server failed");
+impl Server {
+    pub async fn bind(
+        infrastructure: Infrastructure,
+        addr: SocketAddr,
+    ) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Listen { addr, source })?;
+        Ok(Self {
+            listener,
+            infrastructure,
+        })
     }
+
+    /// Where it listens (tests bind port 0 and ask).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves `router` plus the health endpoints until `shutdown`, letting in-flight requests
+    /// finish; then waits for the service's background `tasks` (which watch the same token) to
+    /// finish what they hold, and closes the broker connection.
+    pub async fn run(
+        self,
+        router: Router,
+        shutdown: CancellationToken,
+        tasks: impl IntoIterator<Item = JoinHandle<()>>,
+    ) {
+        let app = router.merge(health::router(self.infrastructure.readiness()));
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "HTTP server failed");
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        self.infrastructure.broker.close().await;
+    }
+}
+
+/// The layers of a service's JSON API: a body limit, and a span per request that names the
+/// path only (a query can hold a secret, such as an OAuth authorization code).
+pub fn api_layers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    max_body_bytes: usize,
+) -> Router<S> {
+    router.layer(DefaultBodyLimit::max(max_body_bytes)).layer(
+        TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let (method, path) = (request.method(), request.uri().path());
+            tracing::info_span!("request", %method, path)
+        }),
+    )
 }

@@ -1,17 +1,15 @@
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{Router, extract::DefaultBodyLimit, http::Request, middleware};
+use axum::{Router, middleware};
 use lockbridge_shared::{
     configuration::{RemoteLockSettings, Settings},
     crypto::TokenCipher,
     remotelock::{OAuthClient, RemoteLockClient, TokenManager},
-    service::{self, Infrastructure, Service, StartupError},
+    service::{self, Infrastructure, Server, Service, StartupError},
     telemetry::error_chain,
 };
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
 
 use crate::{
     auth::{ApiToken, require_api_token},
@@ -30,8 +28,7 @@ pub(crate) struct AppState {
 }
 
 pub struct Application {
-    listener: TcpListener,
-    infrastructure: Infrastructure,
+    server: Server,
     router: Router,
 }
 
@@ -44,7 +41,6 @@ impl Service for Application {
         let callback_path = callback_path(&settings.remotelock)?;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
         let state = remotelock_state(infrastructure.pool.clone(), &settings.remotelock)?;
-        let listener = service::bind(settings.admin.listen).await?;
         let api = Router::new()
             .merge(authorization::routes())
             .merge(locks::routes())
@@ -56,33 +52,20 @@ impl Service for Application {
             ));
         // The browser lands on the callback from RemoteLock: it carries no bearer token, the
         // OAuth `state` authenticates it.
-        let router = api
-            .merge(authorization::callback_routes(&callback_path))
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            // The path only: the callback's query holds the authorization code.
-            .layer(
-                TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                    let (method, path) = (request.method(), request.uri().path());
-                    tracing::info_span!("request", %method, path)
-                }),
-            )
-            .with_state(state);
+        let router = api.merge(authorization::callback_routes(&callback_path));
+        let router = service::api_layers(router, MAX_BODY_BYTES).with_state(state);
         Ok(Self {
-            listener,
-            infrastructure,
+            server: Server::bind(infrastructure, settings.admin.listen).await?,
             router,
         })
     }
 
     fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.server.local_addr()
     }
 
     async fn run_until_stopped(self, shutdown: CancellationToken) {
-        service::serve(self.listener, self.router, &self.infrastructure, shutdown).await;
-        self.infrastructure.broker.close().await;
+        self.server.run(self.router, shutdown, []).await;
     }
 }
 

@@ -1,14 +1,12 @@
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{Router, extract::DefaultBodyLimit, middleware};
+use axum::{Router, middleware};
 use lockbridge_shared::{
     configuration::Settings,
     outbox::Relay,
-    service::{self, Infrastructure, Service, StartupError},
+    service::{self, Infrastructure, Server, Service, StartupError},
 };
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
 
 use crate::{auth::SourceTokens, bookings, catalogue};
 
@@ -18,17 +16,8 @@ pub(crate) struct AppState {
 }
 
 pub struct Application {
-    listener: TcpListener,
-    infrastructure: Infrastructure,
+    server: Server,
     router: Router,
-}
-
-impl Application {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
 }
 
 impl Service for Application {
@@ -42,7 +31,6 @@ impl Service for Application {
             ));
         }
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
-        let listener = service::bind(settings.intake.listen).await?;
         let tokens = Arc::new(SourceTokens::new(&settings.intake.tokens));
         let state = AppState {
             pool: infrastructure.pool.clone(),
@@ -53,32 +41,26 @@ impl Service for Application {
             .route_layer(middleware::from_fn_with_state(
                 tokens,
                 crate::auth::require_source,
-            ))
-            .layer(DefaultBodyLimit::max(settings.intake.max_body_bytes))
-            .layer(TraceLayer::new_for_http())
-            .with_state(state);
+            ));
+        let router = service::api_layers(router, settings.intake.max_body_bytes).with_state(state);
         Ok(Self {
-            listener,
-            infrastructure,
+            server: Server::bind(infrastructure, settings.intake.listen).await?,
             router,
         })
     }
 
     fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.server.local_addr()
     }
 
     async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let infrastructure = &self.server.infrastructure;
         let relay = Relay {
-            pool: self.infrastructure.pool.clone(),
-            broker: self.infrastructure.broker.clone(),
+            pool: infrastructure.pool.clone(),
+            broker: infrastructure.broker.clone(),
             producer: crate::PRODUCER,
         };
         let relay = tokio::spawn(relay.run(shutdown.clone()));
-        service::serve(self.listener, self.router, &self.infrastructure, shutdown).await;
-        let _ = relay.await;
-        self.infrastructure.broker.close().await;
+        self.server.run(self.router, shutdown, [relay]).await;
     }
 }

@@ -8,16 +8,14 @@ use lockbridge_shared::{
     jobs::{RetryPolicy, Worker},
     outbox::Relay,
     remotelock::{OAuthClient, RemoteLockClient, TokenManager},
-    service::{self, Infrastructure, Service, StartupError},
+    service::{Infrastructure, Server, Service, StartupError},
 };
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{consumer::BookingEvents, lock_zones::LockZones, reconcile::Provisioner};
 
 pub struct Application {
-    listener: TcpListener,
-    infrastructure: Infrastructure,
+    server: Server,
     provisioner: Provisioner,
     prefetch: u16,
 }
@@ -37,9 +35,9 @@ impl Service for Application {
         let tokens = TokenManager::new(infrastructure.pool.clone(), cipher, oauth);
         let client = RemoteLockClient::new(&settings.remotelock, tokens)
             .map_err(|e| StartupError::Invalid(e.to_string()))?;
-        let listener = service::bind(settings.provisioner.listen).await?;
+        let server = Server::bind(infrastructure, settings.provisioner.listen).await?;
         let provisioner = Provisioner {
-            pool: infrastructure.pool.clone(),
+            pool: server.infrastructure.pool.clone(),
             zones: LockZones::new(client.clone()),
             client,
             lead_time: settings.provisioner.lead_time,
@@ -47,21 +45,18 @@ impl Service for Application {
             pin_digits: usize::from(settings.provisioner.pin_digits),
         };
         Ok(Self {
-            listener,
-            infrastructure,
+            server,
             provisioner,
             prefetch: settings.amqp.prefetch,
         })
     }
 
     fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.server.local_addr()
     }
 
     async fn run_until_stopped(self, shutdown: CancellationToken) {
-        let infrastructure = &self.infrastructure;
+        let infrastructure = &self.server.infrastructure;
         let consumer = Consumer {
             broker: infrastructure.broker.clone(),
             queue: PROVISIONER_BOOKINGS,
@@ -86,10 +81,6 @@ impl Service for Application {
             tokio::spawn(worker.run(shutdown.clone())),
             tokio::spawn(relay.run(shutdown.clone())),
         ];
-        service::serve(self.listener, Router::new(), infrastructure, shutdown).await;
-        for task in tasks {
-            let _ = task.await;
-        }
-        infrastructure.broker.close().await;
+        self.server.run(Router::new(), shutdown, tasks).await;
     }
 }

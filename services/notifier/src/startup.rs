@@ -6,10 +6,9 @@ use lockbridge_shared::{
     amqp::{Consumer, topology::NOTIFIER_PINS},
     configuration::{Settings, SmtpSettings},
     jobs::{RetryPolicy, Worker},
-    service::{self, Infrastructure, Service, StartupError},
+    service::{Infrastructure, Server, Service, StartupError},
 };
 use secrecy::ExposeSecret;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{consumer::PinEvents, sender::PinEmailSender};
@@ -19,8 +18,7 @@ use crate::{consumer::PinEvents, sender::PinEmailSender};
 const JOB_LEASE: Duration = Duration::from_secs(5 * 60);
 
 pub struct Application {
-    listener: TcpListener,
-    infrastructure: Infrastructure,
+    server: Server,
     consumer: Consumer<PinEvents>,
     worker: Worker<PinEmailSender>,
 }
@@ -32,7 +30,6 @@ impl Service for Application {
         // Checked first: a typo in the SMTP settings should not wait for the database.
         let (mailer, from) = smtp(&settings.smtp)?;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
-        let listener = service::bind(settings.notifier.listen).await?;
         let pool = infrastructure.pool.clone();
         let consumer = Consumer {
             broker: infrastructure.broker.clone(),
@@ -47,26 +44,23 @@ impl Service for Application {
             lease: JOB_LEASE,
         };
         Ok(Self {
-            listener,
-            infrastructure,
+            server: Server::bind(infrastructure, settings.notifier.listen).await?,
             consumer,
             worker,
         })
     }
 
     fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.server.local_addr()
     }
 
     async fn run_until_stopped(self, shutdown: CancellationToken) {
         let consumer = tokio::spawn(self.consumer.run(shutdown.clone()));
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
-        service::serve(self.listener, Router::new(), &self.infrastructure, shutdown).await;
         // Both finish what they hold: the delivery in hand, the email being sent.
-        let _ = tokio::join!(consumer, worker);
-        self.infrastructure.broker.close().await;
+        self.server
+            .run(Router::new(), shutdown, [consumer, worker])
+            .await;
     }
 }
 
