@@ -17,7 +17,9 @@ pub fn settings(overrides: &[(&str, String)]) -> Settings {
         builder = builder.set_override(key, "127.0.0.1:0").expect("valid key");
     }
     // Several systems of four services share one PostgreSQL in a parallel test run.
-    builder = builder.set_override("database.max_connections", 3).expect("valid key");
+    builder = builder
+        .set_override("database.max_connections", 3)
+        .expect("valid key");
     for (key, value) in overrides {
         builder = builder
             .set_override(*key, value.as_str())
