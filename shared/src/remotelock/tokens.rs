@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, postgres::PgArguments, query::Query};
 use tokio::sync::Mutex;
 
 use super::{
@@ -56,6 +56,8 @@ enum RefreshReason<'a> {
     Rejected(&'a SecretString),
 }
 
+type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+
 const SELECT_TOKENS: &str =
     "SELECT access_token_enc, refresh_token_enc, access_expires_at FROM remotelock_authorization";
 const LOCK_TOKENS: &str = "SELECT access_token_enc, refresh_token_enc, access_expires_at \
@@ -80,7 +82,7 @@ impl TokenManager {
         account_id: Option<&str>,
         account_name: Option<&str>,
     ) -> Result<(), RemoteLockError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO remotelock_authorization
                  (id, account_id, account_name, access_token_enc, refresh_token_enc,
                   access_expires_at, authorized_at, refreshed_at)
@@ -93,20 +95,12 @@ impl TokenManager {
                  access_expires_at = EXCLUDED.access_expires_at,
                  authorized_at = EXCLUDED.authorized_at,
                  refreshed_at = NULL",
-        )
-        .bind(account_id)
-        .bind(account_name)
-        .bind(self.inner.cipher.encrypt(&tokens.access_token))
-        .bind(
-            tokens
-                .refresh_token
-                .as_ref()
-                .map(|t| self.inner.cipher.encrypt(t)),
-        )
-        .bind(tokens.expires_at)
-        .execute(&self.inner.pool)
-        .await
-        .map_err(RemoteLockError::Storage)?;
+        );
+        let query = query.bind(account_id).bind(account_name);
+        self.bind_tokens(query, tokens)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(RemoteLockError::Storage)?;
         Ok(())
     }
 
@@ -182,27 +176,30 @@ impl TokenManager {
             RemoteLockError::NotAuthorized(NotAuthorized::NoRefreshToken),
         )?)?;
         let tokens = self.inner.oauth.refresh(&refresh_token).await?;
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE remotelock_authorization SET
                  access_token_enc = $1,
                  refresh_token_enc = COALESCE($2, refresh_token_enc),
                  access_expires_at = $3,
                  refreshed_at = now()",
-        )
-        .bind(self.inner.cipher.encrypt(&tokens.access_token))
-        .bind(
-            tokens
-                .refresh_token
-                .as_ref()
-                .map(|t| self.inner.cipher.encrypt(t)),
-        )
-        .bind(tokens.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(RemoteLockError::Storage)?;
+        );
+        self.bind_tokens(query, &tokens)
+            .execute(&mut *tx)
+            .await
+            .map_err(RemoteLockError::Storage)?;
         tx.commit().await.map_err(RemoteLockError::Storage)?;
         tracing::info!(expires_at = %tokens.expires_at, "RemoteLock access token refreshed");
         Ok(tokens.access_token)
+    }
+
+    /// Binds the statement's next three parameters: the access token and the refresh token
+    /// (if any), both encrypted, then the access token's expiry.
+    fn bind_tokens<'q>(&self, query: PgQuery<'q>, tokens: &TokenSet) -> PgQuery<'q> {
+        let refresh_token = tokens.refresh_token.as_ref();
+        query
+            .bind(self.inner.cipher.encrypt(&tokens.access_token))
+            .bind(refresh_token.map(|t| self.inner.cipher.encrypt(t)))
+            .bind(tokens.expires_at)
     }
 
     fn decrypt(&self, stored: &[u8]) -> Result<SecretString, RemoteLockError> {
