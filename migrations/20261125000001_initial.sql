@@ -157,6 +157,8 @@ CREATE TABLE booking_pins (
     booking_id          TEXT PRIMARY KEY,
     correlation_id      UUID NOT NULL,
     state               pin_state NOT NULL,
+    -- The space the guest was made for: a booking moved elsewhere must not keep its door.
+    space_id            TEXT,
     lock_id             TEXT,
     -- Written before RemoteLock is called, so a retry after a lost response finds the guest
     -- instead of creating a second one.

@@ -10,9 +10,7 @@ use lockbridge_shared::{
     events::{Envelope, EventType, PinFailedData, PinIssuedData, PinReason, PinRevokedData},
     jobs::{Job, JobError, JobHandler},
     outbox,
-    remotelock::{
-        Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError,
-    },
+    remotelock::{GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError},
     telemetry::error_chain,
 };
 use serde::{Deserialize, Serialize};
@@ -118,20 +116,27 @@ impl Provisioner {
             .await?
             .ok_or_else(|| ReconcileError::BookingMissing(booking_id.clone()))?;
         let record = store::pin_record(&self.pool, booking_id).await?;
-        let issued = record
-            .as_ref()
-            .filter(|r| r.state == PinState::Issued && r.guest_id.is_some());
-        match (&booking.lock, booking.status, issued) {
-            (Some(lock), BookingStatus::Confirmed, Some(record)) => {
-                self.follow_change(&booking, lock, record).await
+        // A guest lockbridge made, or may have made (intent recorded), and has not deactivated
+        // — whatever state an earlier failure left the record in.
+        let holds_guest = record.as_ref().filter(|r| {
+            r.state != PinState::Revoked
+                && (r.guest_id.is_some() || r.create_requested_at.is_some())
+        });
+        match (&booking.lock, booking.status, holds_guest) {
+            (Some(lock), BookingStatus::Confirmed, Some(held)) if held.guest_id.is_some() => {
+                self.follow_change(&booking, lock, held).await
             }
-            (Some(lock), BookingStatus::Confirmed, None) => {
-                self.issue(&booking, lock, record.as_ref()).await
+            (Some(lock), BookingStatus::Confirmed, _) => {
+                self.issue(&booking, lock, holds_guest).await
             }
-            // Unlinking leaves existing guests alone; only a cancellation (or a step back to
-            // tentative) takes a PIN away.
-            (None, BookingStatus::Confirmed, Some(_)) => Ok(()),
-            (_, _, Some(record)) => self.revoke(&booking, record).await,
+            // Unlinking the space leaves existing guests alone; a booking that moved to a space
+            // without a lock does not keep the old room's door.
+            (None, BookingStatus::Confirmed, Some(held))
+                if held.space_id.as_ref() == Some(&booking.space_id) =>
+            {
+                Ok(())
+            }
+            (_, _, Some(held)) => self.revoke(&booking, held).await,
             (_, _, None) => self.without_pin(&booking, record.as_ref()).await,
         }
     }
@@ -155,22 +160,12 @@ impl Provisioner {
         Ok(self.validity(booking).in_zone(zone))
     }
 
-    /// A booking that needs no PIN: record why, and make sure a create whose answer was lost
-    /// does not leave a working guest behind.
+    /// A booking that needs no PIN and holds no guest: record why, once.
     async fn without_pin(
         &self,
         booking: &Booking,
         record: Option<&PinRecord>,
     ) -> Result<(), ReconcileError> {
-        if let Some(record) = record.filter(|r| r.create_requested_at.is_some())
-            && let Some(name) = &record.guest_name
-        {
-            for guest in self.client.find_access_guests(name).await? {
-                if guest.status != GuestStatus::Deactivated {
-                    self.client.deactivate_access_guest(&guest.id).await?;
-                }
-            }
-        }
         if record.is_some_and(|r| r.state == PinState::Revoked) {
             return Ok(());
         }
@@ -179,15 +174,11 @@ impl Provisioner {
             (Some(_), BookingStatus::Tentative) => (PinState::Pending, "awaiting confirmation"),
             (Some(_), _) => (PinState::NotApplicable, "the booking is cancelled"),
         };
-        if record.is_some_and(|r| r.state == state && r.create_requested_at.is_none()) {
+        if record.is_some_and(|r| r.state == state) {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
         store::set_state(&mut tx, booking, state, detail).await?;
-        sqlx::query("UPDATE booking_pins SET create_requested_at = NULL WHERE booking_id = $1")
-            .bind(&booking.booking_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -209,69 +200,62 @@ impl Provisioner {
     ) -> Result<(), ReconcileError> {
         let window = self.local_window(booking, &lock.id).await?;
         let name = Self::guest_name(booking);
-        // A previous attempt for this lock recorded its intent: resume it.
-        let resumed = record.filter(|r| {
-            r.state == PinState::Pending
-                && r.create_requested_at.is_some()
-                && r.lock_id.as_ref() == Some(&lock.id)
-        });
-        let mut found = match resumed {
-            Some(r) if r.guest_id.is_some() => r.guest_id.clone().zip(r.pin()),
+        // A previous attempt recorded its intent (a create whose answer may have been lost):
+        // find that guest instead of making a second one.
+        let resumed = record.filter(|r| r.create_requested_at.is_some());
+        let found = match resumed {
             Some(r) => self.find_guest(r).await?,
             None => None,
         };
-        if let Some((guest, _)) = &found {
-            // The booking may have moved since that attempt.
-            let update = GuestUpdate {
-                window: Some(&window),
-                pin: None,
-            };
-            self.client.update_access_guest(guest, &update).await?;
-        }
-        let created = found.is_none();
-        let (guest, pin) = match found.take() {
-            Some(found) => found,
+        let (guest, pin) = match found {
+            Some((guest, pin)) => {
+                // The booking may have moved since that attempt, even to another lock.
+                let update = GuestUpdate {
+                    window: Some(&window),
+                    pin: None,
+                };
+                self.client.update_access_guest(&guest, &update).await?;
+                store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
+                self.grant_only(booking, &guest, &lock.id).await?;
+                (guest, pin)
+            }
             None => {
-                self.create_guest(
-                    booking,
-                    &lock.id,
-                    &name,
-                    &window,
-                    resumed.and_then(PinRecord::pin),
-                )
-                .await?
+                let resumed_pin = resumed.and_then(PinRecord::pin);
+                let (guest, pin) = self
+                    .create_guest(booking, &lock.id, &name, &window, resumed_pin)
+                    .await?;
+                store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
+                // A new guest has no grants yet (saves a request of the account's 120 a minute).
+                let access = self.client.grant_lock(&guest, &lock.id).await?;
+                store::record_access(&self.pool, &booking.booking_id, &lock.id, &access.id).await?;
+                (guest, pin)
             }
         };
-        store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
-        // A guest found again may already hold the grant; a new one cannot (saves a request
-        // of the account's 120 a minute).
-        let existing = if created {
-            None
-        } else {
-            self.existing_grant(&guest, &lock.id).await?
-        };
-        let access = match existing {
-            Some(access) => access,
-            None => self.client.grant_lock(&guest, &lock.id).await?,
-        };
-        store::record_access(&self.pool, &booking.booking_id, &lock.id, &access.id).await?;
+        tracing::debug!(booking_id = %booking.booking_id, guest_id = %guest, "guest holds the lock");
         self.announce(booking, lock, &pin, &window, "issued").await
     }
 
-    async fn existing_grant(
+    /// Makes `lock` the guest's only grant: grants it if missing, revokes any other (a booking
+    /// moved to another room's lock), and records it.
+    async fn grant_only(
         &self,
+        booking: &Booking,
         guest: &GuestId,
         lock: &LockId,
-    ) -> Result<Option<Access>, ReconcileError> {
-        Ok(self
-            .client
-            .accesses(guest)
-            .await?
-            .into_iter()
-            .find(|a| &a.accessible_id == lock))
+    ) -> Result<(), ReconcileError> {
+        let accesses = self.client.accesses(guest).await?;
+        let access = match accesses.iter().find(|a| &a.accessible_id == lock) {
+            Some(access) => access.clone(),
+            None => self.client.grant_lock(guest, lock).await?,
+        };
+        for old in accesses.iter().filter(|a| &a.accessible_id != lock) {
+            ignore_not_found(self.client.revoke_access(guest, &old.id).await)?;
+        }
+        store::record_access(&self.pool, &booking.booking_id, lock, &access.id).await?;
+        Ok(())
     }
 
-    /// The guest an earlier, unanswered create may have made: same name, same PIN, still active.
+    /// The guest an earlier, unanswered create may have made: same name, same PIN, active.
     async fn find_guest(
         &self,
         record: &PinRecord,
@@ -319,8 +303,9 @@ impl Provisioner {
         Err(ReconcileError::PinsExhausted)
     }
 
-    /// An issued PIN whose booking moved in time or to another space's lock: same PIN, new
-    /// window or lock. Writes nothing when nothing changed.
+    /// A guest the booking already holds: keep its PIN, move its window or lock when the booking
+    /// moved, and settle a record an earlier failure left unfinished. Writes nothing when
+    /// nothing changed.
     async fn follow_change(
         &self,
         booking: &Booking,
@@ -328,37 +313,26 @@ impl Provisioner {
         record: &PinRecord,
     ) -> Result<(), ReconcileError> {
         let validity = self.validity(booking);
+        let settled = record.state == PinState::Issued;
         let window_moved = record.valid_from != Some(validity.valid_from)
             || record.valid_until != Some(validity.valid_until);
         let lock_moved = record.lock_id.as_ref() != Some(&lock.id);
-        if !window_moved && !lock_moved {
+        if settled && !window_moved && !lock_moved {
             return Ok(());
         }
         let (Some(guest), Some(pin)) = (&record.guest_id, record.pin()) else {
             return self.issue(booking, lock, Some(record)).await;
         };
         let window = self.local_window(booking, &lock.id).await?;
-        if window_moved {
-            self.client
-                .update_access_guest(
-                    guest,
-                    &GuestUpdate {
-                        window: Some(&window),
-                        pin: None,
-                    },
-                )
-                .await?;
-        }
-        if lock_moved {
-            let accesses = self.client.accesses(guest).await?;
-            let access = match accesses.iter().find(|a| a.accessible_id == lock.id) {
-                Some(access) => access.clone(),
-                None => self.client.grant_lock(guest, &lock.id).await?,
+        if window_moved || !settled {
+            let update = GuestUpdate {
+                window: Some(&window),
+                pin: None,
             };
-            for old in accesses.iter().filter(|a| a.accessible_id != lock.id) {
-                ignore_not_found(self.client.revoke_access(guest, &old.id).await)?;
-            }
-            store::record_access(&self.pool, &booking.booking_id, &lock.id, &access.id).await?;
+            self.client.update_access_guest(guest, &update).await?;
+        }
+        if lock_moved || !settled {
+            self.grant_only(booking, guest, &lock.id).await?;
         }
         self.announce(booking, lock, &pin, &window, "changed").await
     }
@@ -374,14 +348,7 @@ impl Provisioner {
     ) -> Result<(), ReconcileError> {
         let validity = self.validity(booking);
         let mut tx = self.pool.begin().await?;
-        let version = store::mark_issued(
-            &mut tx,
-            &booking.booking_id,
-            validity.valid_from,
-            validity.valid_until,
-            window.time_zone,
-        )
-        .await?;
+        let version = store::mark_issued(&mut tx, booking, &validity, window.time_zone).await?;
         let detail = format!(
             "PIN {what} on lock {} ({}), valid {} to {} {}",
             lock.name,
@@ -424,18 +391,31 @@ impl Provisioner {
         Ok(())
     }
 
-    /// The booking no longer wants a PIN: deactivate the guest (RemoteLock keeps its history).
+    /// The booking no longer wants a PIN: deactivate its guest (RemoteLock keeps the history),
+    /// or every guest an unanswered create may have made.
     async fn revoke(&self, booking: &Booking, record: &PinRecord) -> Result<(), ReconcileError> {
-        if let Some(guest) = &record.guest_id {
-            ignore_not_found(self.client.deactivate_access_guest(guest).await)?;
+        match (&record.guest_id, &record.guest_name) {
+            (Some(guest), _) => ignore_not_found(self.client.deactivate_access_guest(guest).await)?,
+            (None, Some(name)) => {
+                for guest in self.client.find_access_guests(name).await? {
+                    if guest.status != GuestStatus::Deactivated {
+                        ignore_not_found(self.client.deactivate_access_guest(&guest.id).await)?;
+                    }
+                }
+            }
+            (None, None) => {}
         }
-        let mut tx = self.pool.begin().await?;
-        let detail = match booking.status {
-            BookingStatus::Cancelled => "booking cancelled: guest deactivated",
+        let detail = match (booking.status, &booking.lock) {
+            (BookingStatus::Cancelled, _) => "booking cancelled: guest deactivated",
+            (BookingStatus::Confirmed, None) => {
+                "booking moved to a space without a lock: guest deactivated"
+            }
             _ => "booking no longer confirmed: guest deactivated",
         };
+        let mut tx = self.pool.begin().await?;
         store::set_state(&mut tx, booking, PinState::Revoked, detail).await?;
-        if let Some(lock_id) = record.lock_id.clone() {
+        // Only a PIN the patron was told about is announced as revoked.
+        if let (Some(lock_id), true) = (record.lock_id.clone(), record.pin_version > 0) {
             let data = PinRevokedData {
                 booking_id: booking.booking_id.clone(),
                 lock_id,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use lockbridge_shared::domain::{
     AccessId, BookingId, BookingStatus, BookingWindow, GuestId, LockId, Patron, Pin, PinState,
-    SpaceId, TimeZone,
+    PinValidity, SpaceId, TimeZone,
 };
 use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
@@ -93,6 +93,8 @@ pub(crate) async fn booking(
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct PinRecord {
     pub state: PinState,
+    /// The space the guest was made for: a booking moved elsewhere must not keep its door.
+    pub space_id: Option<SpaceId>,
     pub lock_id: Option<LockId>,
     pub guest_name: Option<String>,
     pub create_requested_at: Option<DateTime<Utc>>,
@@ -114,7 +116,7 @@ pub(crate) async fn pin_record(
     booking_id: &BookingId,
 ) -> Result<Option<PinRecord>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT state, lock_id, guest_name, create_requested_at, guest_id, pin, pin_version,
+        "SELECT state, space_id, lock_id, guest_name, create_requested_at, guest_id, pin, pin_version,
                 valid_from, valid_until
          FROM booking_pins WHERE booking_id = $1",
     )
@@ -167,16 +169,18 @@ pub(crate) async fn record_intent(
     pin: &Pin,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO booking_pins (booking_id, correlation_id, state, lock_id, guest_name, pin, create_requested_at)
-         VALUES ($1, $2, 'pending', $3, $4, $5, now())
-         ON CONFLICT (booking_id) DO UPDATE SET state = 'pending', lock_id = $3, guest_name = $4, pin = $5,
-             create_requested_at = now(), guest_id = NULL, access_id = NULL, updated_at = now()",
+        "INSERT INTO booking_pins (booking_id, correlation_id, state, space_id, lock_id, guest_name, pin,
+                                   create_requested_at)
+         VALUES ($1, $2, 'pending', $6, $3, $4, $5, now())
+         ON CONFLICT (booking_id) DO UPDATE SET state = 'pending', space_id = $6, lock_id = $3, guest_name = $4,
+             pin = $5, create_requested_at = now(), guest_id = NULL, access_id = NULL, updated_at = now()",
     )
     .bind(&booking.booking_id)
     .bind(booking.correlation_id)
     .bind(lock)
     .bind(guest_name)
     .bind(pin.expose())
+    .bind(&booking.space_id)
     .execute(db)
     .await?;
     Ok(())
@@ -213,20 +217,20 @@ pub(crate) async fn record_access(
 /// The PIN works: record its window, version and zone.
 pub(crate) async fn mark_issued(
     tx: &mut Transaction<'_, Postgres>,
-    booking_id: &BookingId,
-    valid_from: DateTime<Utc>,
-    valid_until: DateTime<Utc>,
+    booking: &Booking,
+    validity: &PinValidity,
     zone: TimeZone,
 ) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE booking_pins SET state = 'issued', pin_version = pin_version + 1, valid_from = $2,
-             valid_until = $3, time_zone = $4, last_error = NULL, create_requested_at = NULL,
-             updated_at = now()
+        "UPDATE booking_pins SET state = 'issued', pin_version = pin_version + 1, space_id = $2,
+             valid_from = $3, valid_until = $4, time_zone = $5, last_error = NULL,
+             create_requested_at = NULL, updated_at = now()
          WHERE booking_id = $1 RETURNING pin_version",
     )
-    .bind(booking_id)
-    .bind(valid_from)
-    .bind(valid_until)
+    .bind(&booking.booking_id)
+    .bind(&booking.space_id)
+    .bind(validity.valid_from)
+    .bind(validity.valid_until)
     .bind(zone.name())
     .fetch_one(&mut **tx)
     .await

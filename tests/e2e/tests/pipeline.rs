@@ -384,9 +384,8 @@ async fn cancelling_deactivates_the_guest_and_a_moved_booking_keeps_its_pin() {
     );
 
     let response = system
-        .http
-        .delete(system.intake.url("/v1/bookings/e2e-life"))
-        .bearer_auth(lockbridge_e2e::system::INTAKE_TOKEN)
+        .intake_api()
+        .request(reqwest::Method::DELETE, "/v1/bookings/e2e-life")
         .send()
         .await
         .unwrap();
@@ -445,4 +444,119 @@ async fn a_permanent_refusal_fails_the_pin_and_says_why() {
     );
     assert!(system.mailbox.to(&patron).await.is_empty());
     system.wait_for_outbox_drained(WAIT).await;
+}
+
+fn moved_to(space: &str, revision: i64, email: &str) -> Value {
+    let mut body = booking(
+        "confirmed",
+        "2027-01-12T16:00:00-05:00",
+        "2027-01-12T17:00:00-05:00",
+        email,
+    );
+    body["space_id"] = json!(space);
+    body["revision"] = json!(revision);
+    body
+}
+
+#[tokio::test]
+async fn a_booking_moved_to_another_linked_room_follows_it_with_the_same_pin() {
+    let system = TestSystem::start().await;
+    system.ready_with_link().await;
+    let second_lock = system.sim.seed().locks[1].id.clone();
+    assert_eq!(
+        system.link("sp-102", &second_lock).await.0,
+        StatusCode::CREATED
+    );
+    let patron = unique_patron();
+    system
+        .put(
+            "/v1/bookings/e2e-room",
+            &january_booking("confirmed", &patron),
+        )
+        .await;
+    let first = system.wait_for_pin("e2e-room", "issued", WAIT).await;
+    system
+        .put("/v1/bookings/e2e-room", &moved_to("sp-102", 2, &patron))
+        .await;
+    system.mailbox.wait_for(&patron, 2, WAIT).await;
+    let guests = system.guests_for("e2e-room");
+    assert_eq!(guests.len(), 1, "the same guest follows the booking");
+    assert_eq!(guests[0].pin.as_deref(), first["pin"]["pin"].as_str());
+    let grants: Vec<_> = system
+        .sim
+        .accesses()
+        .into_iter()
+        .filter(|a| a.access_person_id == guests[0].id)
+        .map(|a| a.accessible_id)
+        .collect();
+    assert_eq!(
+        grants,
+        vec![second_lock],
+        "only the new room's lock opens for it"
+    );
+}
+
+#[tokio::test]
+async fn a_booking_moved_to_a_room_without_a_lock_loses_the_old_door() {
+    let system = TestSystem::start().await;
+    system.ready_with_link().await;
+    let patron = unique_patron();
+    system
+        .put(
+            "/v1/bookings/e2e-unlock",
+            &january_booking("confirmed", &patron),
+        )
+        .await;
+    system.wait_for_pin("e2e-unlock", "issued", WAIT).await;
+    system
+        .put("/v1/bookings/e2e-unlock", &moved_to("sp-102", 2, &patron))
+        .await;
+    system.wait_for_pin("e2e-unlock", "revoked", WAIT).await;
+    assert_eq!(
+        system.guests_for("e2e-unlock")[0].status,
+        PersonStatus::Deactivated
+    );
+}
+
+#[tokio::test]
+async fn a_guest_left_behind_by_a_failed_change_is_still_deactivated_on_cancel() {
+    let system = TestSystem::start().await;
+    system.ready_with_link().await;
+    let patron = unique_patron();
+    system
+        .put(
+            "/v1/bookings/e2e-left",
+            &january_booking("confirmed", &patron),
+        )
+        .await;
+    system.wait_for_pin("e2e-left", "issued", WAIT).await;
+    // RemoteLock refuses the window change for good: the PIN record ends up failed …
+    system.sim.inject(Fault {
+        method: Some(Method::PUT),
+        path_prefix: "/access_persons".into(),
+        kind: FaultKind::Status(422),
+        times: 1,
+    });
+    let mut moved = booking(
+        "confirmed",
+        "2027-01-12T16:00:00-05:00",
+        "2027-01-12T17:00:00-05:00",
+        &patron,
+    );
+    moved["revision"] = json!(2);
+    system.put("/v1/bookings/e2e-left", &moved).await;
+    system.wait_for_pin("e2e-left", "failed", WAIT).await;
+    // … and its guest, still able to open the door, must go when the booking is cancelled.
+    let response = system
+        .http
+        .delete(system.intake.url("/v1/bookings/e2e-left"))
+        .bearer_auth(lockbridge_e2e::system::INTAKE_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    system.wait_for_pin("e2e-left", "revoked", WAIT).await;
+    let guests = system.guests_for("e2e-left");
+    assert_eq!(guests.len(), 1);
+    assert_eq!(guests[0].status, PersonStatus::Deactivated);
 }
