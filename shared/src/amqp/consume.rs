@@ -22,8 +22,8 @@ pub enum HandlerError {
     /// The message can never be handled (malformed, unknown schema): dead-letter it now.
     #[error("poison message: {0}")]
     Poison(String),
-    /// Handling failed for a reason that may pass (the database is restarting): requeue.
-    /// The queue's delivery limit dead-letters a message that keeps failing.
+    /// Handling failed for a reason that may pass (the database is restarting): the consumer
+    /// retries with backoff while holding the delivery.
     #[error("handling failed, will retry")]
     Retry(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -74,10 +74,6 @@ pub struct Consumer<H> {
     pub handler: Arc<H>,
 }
 
-/// Pause before requeueing a delivery whose handler asked for a retry, so a database outage
-/// does not spin the message through the broker.
-const RETRY_PAUSE: Duration = Duration::from_secs(1);
-
 impl<H: Handler> Consumer<H> {
     /// Consumes until `shutdown` is cancelled. Broker failures are logged and retried forever.
     pub async fn run(self, shutdown: CancellationToken) {
@@ -125,37 +121,47 @@ impl<H: Handler> Consumer<H> {
                     None => return Err(ConsumeError::CancelledByBroker),
                 },
             };
-            self.settle(delivery).await?;
+            self.settle(delivery, shutdown).await?;
         }
     }
 
-    async fn settle(&self, delivery: Delivery) -> Result<(), lapin::Error> {
+    /// Handles one delivery and settles it. A failure that may pass (the database restarting)
+    /// is retried here, holding the delivery, rather than requeued: every requeue counts
+    /// toward the queue's delivery limit, and an outage must not dead-letter accepted work.
+    async fn settle(
+        &self,
+        delivery: Delivery,
+        shutdown: &CancellationToken,
+    ) -> Result<(), lapin::Error> {
         let message_id = delivery
             .properties
             .message_id()
             .as_ref()
             .map(ToString::to_string);
-        match self.handler.handle(&delivery).await {
-            Ok(()) => {
-                delivery.ack(BasicAckOptions::default()).await?;
-            }
-            Err(HandlerError::Poison(reason)) => {
-                tracing::error!(queue = self.queue.name, ?message_id, %reason, "dead-lettering message");
-                delivery
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await?;
-            }
-            Err(error @ HandlerError::Retry(_)) => {
-                tracing::warn!(queue = self.queue.name, ?message_id, error = %error_chain(&error), "requeueing message");
-                tokio::time::sleep(RETRY_PAUSE).await;
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await?;
+        let mut delays = reconnect_delays();
+        loop {
+            match self.handler.handle(&delivery).await {
+                Ok(()) => return delivery.ack(BasicAckOptions::default()).await.map(drop),
+                Err(HandlerError::Poison(reason)) => {
+                    tracing::error!(queue = self.queue.name, ?message_id, %reason, "dead-lettering message");
+                    return delivery
+                        .reject(BasicRejectOptions { requeue: false })
+                        .await
+                        .map(drop);
+                }
+                Err(error @ HandlerError::Retry(_)) => {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(queue = self.queue.name, ?message_id, error = %error_chain(&error), ?delay, "handling failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        // Stopping: give the delivery back for another consumer (one requeue).
+                        () = shutdown.cancelled() => {
+                            let requeue = BasicNackOptions { requeue: true, ..Default::default() };
+                            return delivery.nack(requeue).await.map(drop);
+                        }
+                    }
+                }
             }
         }
-        Ok(())
     }
 }
