@@ -6,6 +6,7 @@
 pub mod admin_api;
 pub mod broker;
 pub mod database;
+pub mod intake_api;
 pub mod mailbox;
 pub mod services;
 pub mod system;

@@ -1,12 +1,13 @@
 use std::time::Duration;
 
 use remotelock_sim::{SimConfig, SimHandle, Simulator};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
     Mailbox, TestBroker, TestDatabase,
     admin_api::{API_TOKEN, AdminClient, CALLBACK_PATH, free_local_port},
+    intake_api::IntakeClient,
     mailbox,
     services::{self, Running},
 };
@@ -97,23 +98,18 @@ impl TestSystem {
         self.admin_api().authorize().await;
     }
 
+    /// booking-intake's API, as the `libcal` source.
+    pub fn intake_api(&self) -> IntakeClient {
+        IntakeClient::new(self.intake.addr, INTAKE_TOKEN, self.http.clone())
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .put(self.intake.url(path))
-            .bearer_auth(INTAKE_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .expect("PUT");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.intake_api().put(path, body).await
     }
 
     pub async fn get_booking(&self, booking_id: &str) -> Value {
-        self.http
-            .get(self.intake.url(&format!("/v1/bookings/{booking_id}")))
-            .bearer_auth(INTAKE_TOKEN)
+        self.intake_api()
+            .request(Method::GET, &format!("/v1/bookings/{booking_id}"))
             .send()
             .await
             .expect("GET booking")
@@ -124,7 +120,8 @@ impl TestSystem {
 
     /// A location in New York with a whole room, a container and a seat.
     pub async fn catalogue(&self) {
-        for (path, body) in [
+        self.intake_api()
+            .put_catalogue([
             (
                 "/v1/locations/main",
                 json!({"name": "Riverside Main", "time_zone": "America/New_York"}),
@@ -149,10 +146,8 @@ impl TestSystem {
                 "/v1/spaces/seat-7",
                 json!({"category_id": "rooms", "name": "Seat 7", "kind": "seat"}),
             ),
-        ] {
-            let (status, body) = self.put(path, &body).await;
-            assert!(status.is_success(), "{path}: {status} {body}");
-        }
+        ])
+            .await;
     }
 
     pub async fn link(&self, space_id: &str, lock_id: &str) -> (StatusCode, Value) {

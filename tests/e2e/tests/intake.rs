@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use booking_intake::Application;
-use lockbridge_e2e::{TestBroker, TestDatabase, services, tap::Tap};
-use reqwest::StatusCode;
+use lockbridge_e2e::{TestBroker, TestDatabase, intake_api::IntakeClient, services, tap::Tap};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "upstream-token";
@@ -15,7 +15,7 @@ struct Intake {
     db: TestDatabase,
     _broker: TestBroker,
     app: services::Running,
-    http: reqwest::Client,
+    api: IntakeClient,
     events: Tap,
 }
 
@@ -33,10 +33,10 @@ impl Intake {
         let events = Tap::on(&broker.url, "lockbridge.bookings").await;
         let app = services::spawn::<Application>(settings).await;
         let intake = Self {
+            api: IntakeClient::new(app.addr, TOKEN, reqwest::Client::new()),
             db,
             _broker: broker,
             app,
-            http: reqwest::Client::new(),
             events,
         };
         intake.catalogue().await;
@@ -44,16 +44,12 @@ impl Intake {
     }
 
     async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .put(self.app.url(path))
-            .bearer_auth(TOKEN)
-            .json(body)
-            .send()
-            .await
-            .expect("PUT");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.api.put(path, body).await
+    }
+
+    async fn delete(&self, path: &str) -> StatusCode {
+        let response = self.api.request(Method::DELETE, path).send().await;
+        response.expect("DELETE").status()
     }
 
     async fn request(
@@ -74,7 +70,8 @@ impl Intake {
     }
 
     async fn catalogue(&self) {
-        for (path, body) in [
+        self.api
+            .put_catalogue([
             (
                 "/v1/locations/main",
                 json!({"name": "Main Library", "time_zone": "America/New_York"}),
@@ -87,10 +84,8 @@ impl Intake {
                 "/v1/spaces/sp-101",
                 json!({"category_id": "study", "name": "Study Room 101", "kind": "bookable_as_whole"}),
             ),
-        ] {
-            let (status, body) = self.put(path, &body).await;
-            assert_eq!(status, StatusCode::CREATED, "{path}: {body}");
-        }
+        ])
+            .await;
     }
 
     async fn booking_count(&self) -> i64 {
@@ -111,9 +106,22 @@ impl Intake {
     async fn assert_nothing_happened(&mut self) {
         assert_eq!(self.booking_count().await, 0, "no booking stored");
         assert_eq!(self.outbox_count().await, 0, "no event in the outbox");
-        assert!(
-            self.events.next(Duration::from_millis(300)).await.is_none(),
-            "no event published"
+        self.assert_no_event(Duration::from_millis(300), "no event published")
+            .await;
+    }
+
+    async fn assert_no_event(&mut self, wait: Duration, why: &str) {
+        let event = self.events.next(wait).await;
+        assert!(event.is_none(), "{why}");
+    }
+
+    /// A PUT refused with `status`, its problem naming `field`.
+    async fn assert_put_refused(&self, path: &str, body: &Value, status: StatusCode, field: &str) {
+        let (actual, problem) = self.put(path, body).await;
+        assert_eq!(
+            (actual, problem["field"].clone()),
+            (status, json!(field)),
+            "{problem}"
         );
     }
 }
@@ -148,6 +156,8 @@ fn altered(pointer: &str, value: Option<Value>) -> Value {
 }
 
 const EVENT_WAIT: Duration = Duration::from_secs(10);
+/// How long to listen before concluding that no event comes.
+const QUIET: Duration = Duration::from_millis(500);
 
 #[tokio::test]
 async fn a_confirmed_booking_is_stored_and_announced_once() {
@@ -193,13 +203,7 @@ async fn a_confirmed_booking_is_stored_and_announced_once() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(again["updated_at"], stored["updated_at"]);
-    assert!(
-        intake
-            .events
-            .next(Duration::from_millis(500))
-            .await
-            .is_none()
-    );
+    intake.assert_no_event(QUIET, "no event").await;
     assert_eq!(intake.outbox_count().await, 1);
     let published: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
@@ -219,14 +223,9 @@ async fn status_changes_emit_the_matching_events() {
         .put("/v1/bookings/b-2", &booking("tentative", Some(1)))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert!(
-        intake
-            .events
-            .next(Duration::from_millis(500))
-            .await
-            .is_none(),
-        "tentative bookings say nothing yet"
-    );
+    intake
+        .assert_no_event(QUIET, "tentative bookings say nothing yet")
+        .await;
 
     intake
         .put("/v1/bookings/b-2", &booking("confirmed", Some(2)))
@@ -243,38 +242,21 @@ async fn status_changes_emit_the_matching_events() {
     assert_eq!(changed["event_type"], "booking.changed");
     assert_eq!(changed["data"]["ends_at"], "2026-12-01T21:00:00Z");
 
-    let response = intake
-        .http
-        .delete(intake.app.url("/v1/bookings/b-2"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        intake.delete("/v1/bookings/b-2").await,
+        StatusCode::ACCEPTED
+    );
     let cancelled = intake.events.next_json(EVENT_WAIT).await;
     assert_eq!(cancelled["event_type"], "booking.cancelled");
     // All of one booking's events share its correlation id.
     assert_eq!(cancelled["correlation_id"], changed["correlation_id"]);
 
-    let response = intake
-        .http
-        .delete(intake.app.url("/v1/bookings/b-2"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        response.status(),
+        intake.delete("/v1/bookings/b-2").await,
         StatusCode::ACCEPTED,
         "cancelling twice is harmless"
     );
-    assert!(
-        intake
-            .events
-            .next(Duration::from_millis(500))
-            .await
-            .is_none()
-    );
+    intake.assert_no_event(QUIET, "no event").await;
 }
 
 #[tokio::test]
@@ -307,13 +289,7 @@ async fn a_stale_revision_is_refused_and_changes_nothing() {
         stored,
         ("confirmed".to_owned(), "Ada Lovelace".to_owned(), Some(5))
     );
-    assert!(
-        intake
-            .events
-            .next(Duration::from_millis(500))
-            .await
-            .is_none()
-    );
+    intake.assert_no_event(QUIET, "no event").await;
 }
 
 #[tokio::test]
@@ -380,9 +356,8 @@ async fn bad_bookings_get_a_problem_naming_the_field_and_change_nothing() {
         let (status, content_type, problem) = intake
             .request(
                 intake
-                    .http
-                    .put(intake.app.url("/v1/bookings/b-bad"))
-                    .bearer_auth(TOKEN)
+                    .api
+                    .request(Method::PUT, "/v1/bookings/b-bad")
                     .json(&body),
             )
             .await;
@@ -397,9 +372,8 @@ async fn bad_bookings_get_a_problem_naming_the_field_and_change_nothing() {
     }
 
     let malformed = intake
-        .http
-        .put(intake.app.url("/v1/bookings/b-bad"))
-        .bearer_auth(TOKEN)
+        .api
+        .request(Method::PUT, "/v1/bookings/b-bad")
         .header("content-type", "application/json")
         .body("{\"space_id\": ");
     let (status, _, problem) = intake.request(malformed).await;
@@ -410,9 +384,8 @@ async fn bad_bookings_get_a_problem_naming_the_field_and_change_nothing() {
     );
 
     let not_json = intake
-        .http
-        .put(intake.app.url("/v1/bookings/b-bad"))
-        .bearer_auth(TOKEN)
+        .api
+        .request(Method::PUT, "/v1/bookings/b-bad")
         .body("space_id=sp-101");
     let (status, _, _) = intake.request(not_json).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -420,9 +393,8 @@ async fn bad_bookings_get_a_problem_naming_the_field_and_change_nothing() {
     let (status, _, problem) = intake
         .request(
             intake
-                .http
-                .put(intake.app.url("/v1/bookings/b%20bad"))
-                .bearer_auth(TOKEN)
+                .api
+                .request(Method::PUT, "/v1/bookings/b%20bad")
                 .json(&booking("confirmed", None)),
         )
         .await;
@@ -440,18 +412,20 @@ async fn requests_without_the_right_token_are_refused() {
     let mut intake = Intake::start().await;
     let url = intake.app.url("/v1/bookings/b-auth");
     for request in [
-        intake.http.put(&url).json(&booking("confirmed", None)),
+        intake.api.http.put(&url).json(&booking("confirmed", None)),
         intake
+            .api
             .http
             .put(&url)
             .bearer_auth("wrong-token")
             .json(&booking("confirmed", None)),
         intake
+            .api
             .http
             .put(&url)
             .header("authorization", format!("Basic {TOKEN}"))
             .json(&booking("confirmed", None)),
-        intake.http.get(&url),
+        intake.api.http.get(&url),
     ] {
         let (status, content_type, problem) = intake.request(request).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
@@ -460,6 +434,7 @@ async fn requests_without_the_right_token_are_refused() {
     intake.assert_nothing_happened().await;
     // Health endpoints need no token.
     let health = intake
+        .api
         .http
         .get(intake.app.url("/readyz"))
         .send()
@@ -471,39 +446,30 @@ async fn requests_without_the_right_token_are_refused() {
 #[tokio::test]
 async fn catalogue_errors_name_the_field() {
     let intake = Intake::start().await;
-    let (status, problem) = intake
-        .put(
+    intake
+        .assert_put_refused(
             "/v1/locations/branch",
             &json!({"name": "Branch", "time_zone": "Mars/Olympus"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "time_zone",
         )
         .await;
-    assert_eq!(
-        (status, problem["field"].clone()),
-        (StatusCode::UNPROCESSABLE_ENTITY, json!("time_zone")),
-        "{problem}"
-    );
-    let (status, problem) = intake
-        .put(
+    intake
+        .assert_put_refused(
             "/v1/categories/rooms",
             &json!({"location_id": "nowhere", "name": "Rooms"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "location_id",
         )
         .await;
-    assert_eq!(
-        (status, problem["field"].clone()),
-        (StatusCode::UNPROCESSABLE_ENTITY, json!("location_id")),
-        "{problem}"
-    );
-    let (status, problem) = intake
-        .put(
+    intake
+        .assert_put_refused(
             "/v1/spaces/sp-9",
             &json!({"category_id": "study", "name": "Seat 9", "kind": "chair"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "kind",
         )
         .await;
-    assert_eq!(
-        (status, problem["field"].clone()),
-        (StatusCode::UNPROCESSABLE_ENTITY, json!("kind")),
-        "{problem}"
-    );
     let (status, _) = intake
         .put(
             "/v1/locations/main",
@@ -524,15 +490,12 @@ async fn bookings_are_private_to_their_source() {
     intake
         .put("/v1/bookings/b-own", &booking("tentative", None))
         .await;
-    let url = intake.app.url("/v1/bookings/b-own");
-    let (status, _, view) = intake
-        .request(intake.http.get(&url).bearer_auth(TOKEN))
-        .await;
+    let path = "/v1/bookings/b-own";
+    let other = IntakeClient::new(intake.app.addr, OTHER_TOKEN, intake.api.http.clone());
+    let (status, _, view) = intake.request(intake.api.request(Method::GET, path)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(view["status"], "tentative");
-    let (status, _, _) = intake
-        .request(intake.http.get(&url).bearer_auth(OTHER_TOKEN))
-        .await;
+    let (status, _, _) = intake.request(other.request(Method::GET, path)).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
@@ -540,10 +503,8 @@ async fn bookings_are_private_to_their_source() {
     );
     let (status, _, problem) = intake
         .request(
-            intake
-                .http
-                .put(&url)
-                .bearer_auth(OTHER_TOKEN)
+            other
+                .request(Method::PUT, path)
                 .json(&booking("cancelled", None)),
         )
         .await;
@@ -553,12 +514,7 @@ async fn bookings_are_private_to_their_source() {
         "{problem}"
     );
     let (status, _, _) = intake
-        .request(
-            intake
-                .http
-                .get(intake.app.url("/v1/bookings/b-missing"))
-                .bearer_auth(TOKEN),
-        )
+        .request(intake.api.request(Method::GET, "/v1/bookings/b-missing"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let stored: String =
