@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use url::{Url, form_urlencoded};
 
 use crate::config::SimConfig;
@@ -202,25 +202,34 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((form_decode(id), form_decode(secret)))
 }
 
-async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let params = FormParams::parse(&uri, &body);
-    match grant(&state, &headers, &params) {
-        Ok(issued) => ([(CACHE_CONTROL, "no-store")], Json(issued)).into_response(),
-        Err(error) => error.into_response(),
+/// The form of a client's POST (the body, or the query string some clients use), once the
+/// client is authenticated: the token and revoke endpoints both start so.
+struct ClientForm(FormParams);
+
+impl FromRequest<AppState> for ClientForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (uri, headers) = (request.uri().clone(), request.headers().clone());
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let params = FormParams::parse(&uri, &body);
+        authenticate_client(&state.config, &headers, &params)
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self(params))
     }
 }
 
-fn grant(
-    state: &AppState,
-    headers: &HeaderMap,
-    params: &FormParams,
-) -> Result<IssuedToken, OAuthError> {
-    authenticate_client(&state.config, headers, params)?;
+async fn token(
+    State(state): State<AppState>,
+    ClientForm(params): ClientForm,
+) -> Result<impl IntoResponse, OAuthError> {
+    let issued = grant(&state, &params)?;
+    Ok(([(CACHE_CONTROL, "no-store")], Json(issued)))
+}
+
+fn grant(state: &AppState, params: &FormParams) -> Result<IssuedToken, OAuthError> {
     match params.require("grant_type")? {
         "authorization_code" => {
             let code = params.require("code")?;
@@ -242,16 +251,8 @@ fn grant(
 /// RFC 7009: unknown tokens are "revoked" too.
 async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let params = FormParams::parse(&uri, &body);
-    let outcome = authenticate_client(&state.config, &headers, &params)
-        .and_then(|()| params.require("token"))
-        .map(|token| state.tokens.revoke(token));
-    match outcome {
-        Ok(()) => Json(json!({})).into_response(),
-        Err(error) => error.into_response(),
-    }
+    ClientForm(params): ClientForm,
+) -> Result<Json<Value>, OAuthError> {
+    state.tokens.revoke(params.require("token")?);
+    Ok(Json(json!({})))
 }

@@ -62,9 +62,38 @@ impl OAuth {
     }
 
     async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.send_token(form).await.unwrap()
+    }
+
+    async fn send_token(&self, form: &[(&str, &str)]) -> reqwest::Result<reqwest::Response> {
         self.http
             .post(self.url("oauth/token"))
             .form(form)
+            .send()
+            .await
+    }
+
+    async fn exchange(&self, code: &str, redirect_uri: &str) -> reqwest::Response {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", ID),
+            ("client_secret", SECRET),
+        ])
+        .await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.token(&refresh_form(refresh_token)).await
+    }
+
+    /// The client-credentials grant, the client authenticating with HTTP Basic.
+    async fn client_credentials_over_basic(&self, secret: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("oauth/token"))
+            .basic_auth(ID, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
             .send()
             .await
             .unwrap()
@@ -83,6 +112,15 @@ impl OAuth {
     }
 }
 
+fn refresh_form(refresh_token: &str) -> [(&'static str, &str); 4] {
+    [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", ID),
+        ("client_secret", SECRET),
+    ]
+}
+
 fn text(value: &Value, key: &str) -> String {
     value[key]
         .as_str()
@@ -95,15 +133,7 @@ async fn authorization_code_flow_and_refresh_rotation() {
     let oauth = OAuth::start().await;
     let code = oauth.code().await;
 
-    let response = oauth
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", ID),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let response = oauth.exchange(&code, REDIRECT).await;
     assert_eq!(response.status(), 200);
     let first = body(response).await;
     assert_eq!(first["token_type"], "Bearer");
@@ -113,33 +143,11 @@ async fn authorization_code_flow_and_refresh_rotation() {
     assert_eq!(oauth.user_status(&access).await, 200);
 
     // The code is single use.
-    let reused = oauth
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", ID),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let reused = oauth.exchange(&code, REDIRECT).await;
     assert_eq!(reused.status(), 400);
     assert_eq!(body(reused).await["error"], "invalid_grant");
 
-    let refresh_form = |token: &str| {
-        [
-            ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", token.to_owned()),
-            ("client_id", ID.to_owned()),
-            ("client_secret", SECRET.to_owned()),
-        ]
-    };
-    let response = oauth
-        .http
-        .post(oauth.url("oauth/token"))
-        .form(&refresh_form(&refresh))
-        .send()
-        .await
-        .unwrap();
+    let response = oauth.refresh(&refresh).await;
     assert_eq!(response.status(), 200);
     let second = body(response).await;
     let (new_access, new_refresh) = (
@@ -155,25 +163,13 @@ async fn authorization_code_flow_and_refresh_rotation() {
     );
 
     // Reusing the old refresh token is refused.
-    let response = oauth
-        .http
-        .post(oauth.url("oauth/token"))
-        .form(&refresh_form(&refresh))
-        .send()
-        .await
-        .unwrap();
+    let response = oauth.refresh(&refresh).await;
     assert_eq!(response.status(), 400);
     let error = body(response).await;
     assert_eq!(error["error"], "invalid_grant");
     assert!(error["error_description"].is_string());
     // The new one still works exactly once.
-    let response = oauth
-        .http
-        .post(oauth.url("oauth/token"))
-        .form(&refresh_form(&new_refresh))
-        .send()
-        .await
-        .unwrap();
+    let response = oauth.refresh(&new_refresh).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -182,13 +178,7 @@ async fn code_is_bound_to_its_redirect_uri() {
     let oauth = OAuth::start().await;
     let code = oauth.code().await;
     let response = oauth
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://localhost:9999/elsewhere"),
-            ("client_id", ID),
-            ("client_secret", SECRET),
-        ])
+        .exchange(&code, "http://localhost:9999/elsewhere")
         .await;
     assert_eq!(response.status(), 400);
     assert_eq!(body(response).await["error"], "invalid_grant");
@@ -220,28 +210,14 @@ async fn bad_client_is_refused() {
     assert_eq!(response.status(), 401);
     assert_eq!(body(response).await["error"], "invalid_client");
 
-    let response = oauth
-        .http
-        .post(oauth.url("oauth/token"))
-        .basic_auth(ID, Some("wrong"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let response = oauth.client_credentials_over_basic("wrong").await;
     assert_eq!(response.status(), 401);
 }
 
 #[tokio::test]
 async fn client_credentials_over_basic_auth_have_no_refresh_token() {
     let oauth = OAuth::start().await;
-    let response = oauth
-        .http
-        .post(oauth.url("oauth/token"))
-        .basic_auth(ID, Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let response = oauth.client_credentials_over_basic(SECRET).await;
     assert_eq!(response.status(), 200);
     let token = body(response).await;
     assert!(token.get("refresh_token").is_none());
@@ -266,13 +242,7 @@ async fn out_of_band_redirect_renders_the_code() {
     let rendered = body(response).await;
     assert_eq!(rendered["state"], "xyz-123");
     let response = oauth
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &text(&rendered, "code")),
-            ("redirect_uri", "urn:ietf:wg:oauth:2.0:oob"),
-            ("client_id", ID),
-            ("client_secret", SECRET),
-        ])
+        .exchange(&text(&rendered, "code"), "urn:ietf:wg:oauth:2.0:oob")
         .await;
     assert_eq!(response.status(), 200);
 }
@@ -286,14 +256,7 @@ async fn revoked_and_expired_tokens() {
     oauth.sim.expire_access_tokens();
     assert_eq!(oauth.user_status(&pair.access_token).await, 403);
     // Refreshing still works after the access token expired.
-    let response = oauth
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &pair.refresh_token),
-            ("client_id", ID),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let response = oauth.refresh(&pair.refresh_token).await;
     assert_eq!(response.status(), 200);
     let renewed = body(response).await;
     let access = text(&renewed, "access_token");
@@ -312,14 +275,7 @@ async fn revoked_and_expired_tokens() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(oauth.user_status(&access).await, 403);
-    let response = oauth
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &text(&renewed, "refresh_token")),
-            ("client_id", ID),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let response = oauth.refresh(&text(&renewed, "refresh_token")).await;
     assert_eq!(
         response.status(),
         400,
@@ -350,21 +306,8 @@ async fn refresh_whose_answer_is_lost_still_rotates() {
         "/oauth/token",
         FaultKind::DropResponseAfterCommit,
     ));
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", pair.refresh_token.as_str()),
-        ("client_id", ID),
-        ("client_secret", SECRET),
-    ];
-    assert!(
-        oauth
-            .http
-            .post(oauth.url("oauth/token"))
-            .form(&form)
-            .send()
-            .await
-            .is_err()
-    );
+    let form = refresh_form(&pair.refresh_token);
+    assert!(oauth.send_token(&form).await.is_err());
     // The server rotated: the client's stored refresh token is dead now.
     let response = oauth.token(&form).await;
     assert_eq!(response.status(), 400);
