@@ -467,43 +467,23 @@ mod tests {
     #[test]
     fn events_follow_status_and_real_changes() {
         use BookingStatus::*;
+        use EventType::*;
+        // (stored status and start hour, if any; the PUT's; the event it emits)
         let cases = [
-            (None, content(Tentative, 9), None),
-            (
-                None,
-                content(Confirmed, 9),
-                Some(EventType::BookingConfirmed),
-            ),
-            (
-                Some(content(Tentative, 9)),
-                content(Confirmed, 9),
-                Some(EventType::BookingConfirmed),
-            ),
-            (Some(content(Confirmed, 9)), content(Confirmed, 9), None),
-            (
-                Some(content(Confirmed, 9)),
-                content(Confirmed, 10),
-                Some(EventType::BookingChanged),
-            ),
-            (
-                Some(content(Confirmed, 9)),
-                content(Tentative, 9),
-                Some(EventType::BookingChanged),
-            ),
-            (
-                Some(content(Confirmed, 9)),
-                content(Cancelled, 9),
-                Some(EventType::BookingCancelled),
-            ),
-            (Some(content(Tentative, 9)), content(Tentative, 10), None),
-            (Some(content(Cancelled, 9)), content(Cancelled, 9), None),
-            (
-                Some(content(Cancelled, 9)),
-                content(Confirmed, 9),
-                Some(EventType::BookingConfirmed),
-            ),
+            (None, (Tentative, 9), None),
+            (None, (Confirmed, 9), Some(BookingConfirmed)),
+            (Some((Tentative, 9)), (Confirmed, 9), Some(BookingConfirmed)),
+            (Some((Confirmed, 9)), (Confirmed, 9), None),
+            (Some((Confirmed, 9)), (Confirmed, 10), Some(BookingChanged)),
+            (Some((Confirmed, 9)), (Tentative, 9), Some(BookingChanged)),
+            (Some((Confirmed, 9)), (Cancelled, 9), Some(BookingCancelled)),
+            (Some((Tentative, 9)), (Tentative, 10), None),
+            (Some((Cancelled, 9)), (Cancelled, 9), None),
+            (Some((Cancelled, 9)), (Confirmed, 9), Some(BookingConfirmed)),
         ];
-        for (before, after, expected) in cases {
+        for (before, (status, hour), expected) in cases {
+            let before = before.map(|(status, hour)| content(status, hour));
+            let after = content(status, hour);
             assert_eq!(
                 event_for(before.as_ref(), &after),
                 expected,
