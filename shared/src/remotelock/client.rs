@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use url::Url;
 
 use super::{
-    error::{FieldError, NotAuthorized, RemoteLockError, TransientCause},
+    error::{FieldError, RemoteLockError, TransientCause},
     rate_limit::{Pacer, RateLimitWindow},
     resources::{
         Access, AccessGuest, Account, Device, DeviceType, Document, GrantAttributes,
@@ -295,9 +295,12 @@ impl RemoteLockClient {
         let token = self.tokens.refresh_after_rejection(&token).await?;
         match self.attempt(&method, &url, body, &token).await? {
             Answer::Success(body) => Ok(body),
-            Answer::TokenRefused(status) => Err(RemoteLockError::NotAuthorized(
-                NotAuthorized::TokenRefused { status },
-            )),
+            // A token that was just refreshed is good: RemoteLock refuses this request for another
+            // reason (e.g. an expired guest), which re-authorizing would not cure.
+            Answer::TokenRefused(status) => Err(RemoteLockError::Rejected {
+                status,
+                message: "refused even with a freshly refreshed access token".to_owned(),
+            }),
         }
     }
 
@@ -308,7 +311,10 @@ impl RemoteLockClient {
         body: Option<&B>,
         token: &SecretString,
     ) -> Result<Answer, RemoteLockError> {
-        let transport = |e| RemoteLockError::transient(TransientCause::Transport(e));
+        // Without the URL: its query can carry a guest's (the patron's) name.
+        let transport = |e: reqwest::Error| {
+            RemoteLockError::transient(TransientCause::Transport(e.without_url()))
+        };
         let mut request = self
             .http
             .request(method.clone(), url.clone())

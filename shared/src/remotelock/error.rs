@@ -66,8 +66,6 @@ pub enum NotAuthorized {
          an admin must authorize lockbridge again"
     )]
     Revoked { detail: String },
-    #[error("RemoteLock refused a freshly refreshed access token with {status}")]
-    TokenRefused { status: StatusCode },
 }
 
 /// One entry of a resource-error body (remotelock-api.md §2.5).

@@ -113,7 +113,9 @@ impl TokenEndpointHttp {
     /// Sends a token request. Server trouble is reported here, with its status, so it counts
     /// as transient: `oauth2` would report it as an unreadable OAuth error.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, RemoteLockError> {
-        let transport = |e| RemoteLockError::transient(TransientCause::Transport(e));
+        let transport = |e: reqwest::Error| {
+            RemoteLockError::transient(TransientCause::Transport(e.without_url()))
+        };
         let request = reqwest::Request::try_from(request).map_err(transport)?;
         let response = self.0.execute(request).await.map_err(transport)?;
         let status = response.status();

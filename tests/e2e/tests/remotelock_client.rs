@@ -610,3 +610,19 @@ async fn the_admin_flow_authorizes_and_names_the_account() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_403_that_survives_a_refresh_is_a_refusal_not_a_lost_authorization() {
+    let h = Harness::authorized().await;
+    let client = h.client();
+    // Twice: once for the stored token, once for the freshly refreshed one.
+    h.sim.inject(Fault::new("/account", FaultKind::Status(403)).times(2));
+    let error = client.account().await.unwrap_err();
+    assert!(
+        matches!(&error, RemoteLockError::Rejected { status, .. } if status.as_u16() == 403),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
+    // The authorization itself is fine: the next call goes through.
+    client.account().await.expect("still authorized");
+}
