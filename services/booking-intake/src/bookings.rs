@@ -193,24 +193,50 @@ async fn lock_booking(
 }
 
 /// Stores `content` for the booking and, when it deserves one, its event.
+/// What a request asks of a booking.
+enum Change {
+    Put {
+        content: BookingContent,
+        revision: Option<i64>,
+    },
+    /// A DELETE carries no revision: it keeps the stored one and is never stale.
+    Cancel,
+}
+
 async fn apply(
     state: &AppState,
     source: &Source,
     booking_id: BookingId,
-    content: BookingContent,
-    revision: Option<i64>,
+    change: Change,
 ) -> Result<BookingView, Problem> {
     let mut tx = state.pool.begin().await?;
+    // Everything below reads the booking as it is under the lock, so a cancel racing an
+    // update cancels the updated booking.
+    let stored = lock_booking(&mut tx, &booking_id).await?;
+    let (content, revision) = match change {
+        Change::Put { content, revision } => {
+            if let Some(stored) = &stored {
+                check_order(source, stored, &content, revision)?;
+            }
+            (content, revision)
+        }
+        Change::Cancel => match stored.as_ref().filter(|s| s.source == source.0) {
+            Some(stored) => (
+                BookingContent {
+                    status: BookingStatus::Cancelled,
+                    ..stored.content()
+                },
+                None,
+            ),
+            None => return Err(Problem::not_found("no such booking")),
+        },
+    };
     let Some(place) = space_place(&mut tx, &content.space_id).await? else {
         return Err(Problem::invalid_field(
             "space_id",
             "no such space: create it first with PUT /v1/spaces/{id}",
         ));
     };
-    let stored = lock_booking(&mut tx, &booking_id).await?;
-    if let Some(stored) = &stored {
-        check_order(source, stored, &content, revision)?;
-    }
     let before = stored.as_ref().map(StoredRow::content);
     let revision = revision.or(stored.as_ref().and_then(|s| s.revision));
     let unchanged =
@@ -302,7 +328,13 @@ async fn put_booking(
 ) -> Result<(StatusCode, Json<BookingView>), Problem> {
     let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
     let (content, revision) = read_booking(&body)?;
-    let view = apply(&state, &source, booking_id, content, revision).await?;
+    let view = apply(
+        &state,
+        &source,
+        booking_id,
+        Change::Put { content, revision },
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
@@ -312,13 +344,7 @@ async fn cancel_booking(
     Path(raw_id): Path<String>,
 ) -> Result<(StatusCode, Json<BookingView>), Problem> {
     let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
-    let stored = find_own(&state, &source, &booking_id).await?;
-    let content = BookingContent {
-        status: BookingStatus::Cancelled,
-        ..stored.content()
-    };
-    // A DELETE carries no revision: it keeps the stored one and is never stale.
-    let view = apply(&state, &source, booking_id, content, None).await?;
+    let view = apply(&state, &source, booking_id, Change::Cancel).await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
