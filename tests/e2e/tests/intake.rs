@@ -513,10 +513,12 @@ async fn bookings_are_private_to_their_source() {
         (StatusCode::CONFLICT, json!("booking_id")),
         "{problem}"
     );
-    let (status, _, _) = intake
-        .request(intake.api.request(Method::GET, "/v1/bookings/b-missing"))
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    for (client, path) in [(&other, path), (&intake.api, "/v1/bookings/b-missing")] {
+        let (status, _, _) = intake.request(client.request(Method::GET, path)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "GET {path}");
+        let (status, _, _) = intake.request(client.request(Method::DELETE, path)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "DELETE {path}");
+    }
     let stored: String =
         sqlx::query_scalar("SELECT status::text FROM bookings WHERE booking_id = 'b-own'")
             .fetch_one(&intake.db.pool)

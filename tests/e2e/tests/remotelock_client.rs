@@ -616,7 +616,8 @@ async fn a_403_that_survives_a_refresh_is_a_refusal_not_a_lost_authorization() {
     let h = Harness::authorized().await;
     let client = h.client();
     // Twice: once for the stored token, once for the freshly refreshed one.
-    h.sim.inject(Fault::new("/account", FaultKind::Status(403)).times(2));
+    h.sim
+        .inject(Fault::new("/account", FaultKind::Status(403)).times(2));
     let error = client.account().await.unwrap_err();
     assert!(
         matches!(&error, RemoteLockError::Rejected { status, .. } if status.as_u16() == 403),
