@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 /// The credentials of `Authorization: Bearer <token>` (the scheme in any case, RFC 7235),
-/// trimmed; `None` when the request has no such header.
+/// trimmed; `None` when the request has no such header or it carries nothing.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(AUTHORIZATION)
@@ -13,6 +13,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, credentials)| credentials.trim())
+        // An empty credential is no credential, whatever token is configured.
+        .filter(|credentials| !credentials.is_empty())
 }
 
 /// Compares in constant time: timing reveals at most the token's length, never how much of
@@ -48,6 +50,7 @@ mod tests {
         assert_eq!(bearer_token(&HeaderMap::new()), None);
         assert_eq!(bearer_token(&headers("Basic YWJj")), None);
         assert_eq!(bearer_token(&headers("Bearerabc")), None);
+        assert_eq!(bearer_token(&headers("Bearer  ")), None);
     }
 
     #[test]

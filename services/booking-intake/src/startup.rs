@@ -6,6 +6,7 @@ use lockbridge_shared::{
     outbox::Relay,
     service::{self, Infrastructure, Server, Service, StartupError},
 };
+use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::{auth::SourceTokens, bookings, catalogue};
@@ -29,6 +30,17 @@ impl Service for Application {
                 "no upstream source can authenticate: set at least one intake.tokens.<source>"
                     .into(),
             ));
+        }
+        if let Some(source) = settings
+            .intake
+            .tokens
+            .iter()
+            .find(|(_, token)| token.expose_secret().trim().is_empty())
+        {
+            return Err(StartupError::Invalid(format!(
+                "intake.tokens.{} is empty",
+                source.0
+            )));
         }
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
         let tokens = Arc::new(SourceTokens::new(&settings.intake.tokens));

@@ -53,3 +53,10 @@ fn a_malformed_listen_address_is_named() {
     assert_eq!(output.status.code(), Some(1));
     assert_one_sentence(&String::from_utf8_lossy(&output.stderr), "intake.listen");
 }
+
+#[test]
+fn an_empty_source_token_is_named() {
+    let (code, stderr) = start_with(&[("LOCKBRIDGE__INTAKE__TOKENS__LIBCAL", "")]);
+    assert_eq!(code, Some(1));
+    assert_one_sentence(&stderr, "intake.tokens.libcal");
+}
