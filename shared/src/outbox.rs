@@ -77,7 +77,7 @@ impl Relay {
         let mut delays = crate::amqp::reconnect_delays();
         while !shutdown.is_cancelled() {
             wakeup.subscribe().await;
-            match self.drain(&mut publisher).await {
+            match self.drain(&mut publisher, &shutdown).await {
                 Ok(()) => delays = crate::amqp::reconnect_delays(),
                 Err(error) => {
                     let delay = delays.next().unwrap_or(POLL);
@@ -99,8 +99,13 @@ impl Relay {
     /// Publishes until the outbox is empty. Each batch is locked (`SKIP LOCKED`, so two relays
     /// of one producer never publish the same row concurrently) and marked sent in the same
     /// transaction, after every confirm arrived.
-    async fn drain(&self, publisher: &mut Publisher) -> Result<(), RelayError> {
-        loop {
+    async fn drain(
+        &self,
+        publisher: &mut Publisher,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RelayError> {
+        // Between batches a shutdown wins: what is left is published by the next start.
+        while !shutdown.is_cancelled() {
             let mut tx = self.pool.begin().await?;
             let rows: Vec<OutboxRow> = sqlx::query_as(
                 "SELECT id, event_id, exchange, routing_key, payload FROM outbox
@@ -143,6 +148,7 @@ impl Relay {
                 return Err(error);
             }
         }
+        Ok(())
     }
 
     async fn publish(&self, publisher: &mut Publisher, row: &OutboxRow) -> Result<(), RelayError> {

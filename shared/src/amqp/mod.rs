@@ -20,11 +20,15 @@ use tokio::sync::Mutex;
 pub enum BrokerError {
     #[error("cannot connect to RabbitMQ at amqp.url")]
     Connect(#[source] lapin::Error),
+    #[error("no answer from RabbitMQ at amqp.url within {0:?}")]
+    ConnectTimeout(Duration),
     #[error("cannot open a RabbitMQ channel")]
     Channel(#[source] lapin::Error),
     #[error("cannot declare the RabbitMQ topology")]
     Topology(#[source] lapin::Error),
 }
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A shared, lazily re-established connection. Channels are cheap; connections are not.
 #[derive(Clone)]
@@ -64,8 +68,12 @@ impl Broker {
         // The connection name shows up in the management UI, so ops can tell services apart.
         let properties =
             ConnectionProperties::default().with_connection_name(self.inner.name.clone().into());
-        let connection = Connection::connect(self.inner.url.expose_secret(), properties)
+        // An unreachable host would otherwise hold this lock (and a shutdown) for the OS's
+        // connect timeout.
+        let connecting = Connection::connect(self.inner.url.expose_secret(), properties);
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
+            .map_err(|_| BrokerError::ConnectTimeout(CONNECT_TIMEOUT))?
             .map_err(BrokerError::Connect)?;
         let channel = connection
             .create_channel()

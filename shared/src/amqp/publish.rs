@@ -16,6 +16,10 @@ pub enum PublishError {
     Amqp(#[from] lapin::Error),
     #[error("RabbitMQ refused the message (nack)")]
     Nacked,
+    #[error(
+        "RabbitMQ did not confirm the message within {0:?} (is it blocked by a resource alarm?)"
+    )]
+    NoConfirm(std::time::Duration),
     /// lapin reports an unroutable mandatory message as acked; the returned message says otherwise.
     #[error("no queue is bound for {exchange}/{routing_key}: {reply_code} {reply_text}")]
     Unroutable {
@@ -25,6 +29,8 @@ pub enum PublishError {
         reply_text: String,
     },
 }
+
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct OutgoingMessage<'a> {
     pub exchange: &'a str,
@@ -66,7 +72,10 @@ impl Publisher {
     /// Publishes one persistent JSON message and waits for its confirm.
     pub async fn publish(&mut self, message: &OutgoingMessage<'_>) -> Result<(), PublishError> {
         let result = self.try_publish(message).await;
-        if matches!(result, Err(PublishError::Amqp(_) | PublishError::Broker(_))) {
+        if matches!(
+            result,
+            Err(PublishError::Amqp(_) | PublishError::Broker(_) | PublishError::NoConfirm(_))
+        ) {
             // Whatever state the channel is in, the next publish starts on a fresh one.
             self.channel = None;
         }
@@ -93,8 +102,12 @@ impl Publisher {
                 message.payload,
                 properties,
             )
-            .await?
             .await?;
+        // A broker under a memory or disk alarm blocks publishers without answering: give up
+        // and retry later rather than hold the outbox rows (and shutdown) indefinitely.
+        let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
+            .await
+            .map_err(|_| PublishError::NoConfirm(CONFIRM_TIMEOUT))??;
         if !confirm.is_ack() {
             return Err(PublishError::Nacked);
         }
