@@ -9,6 +9,7 @@ use lettre::{
     message::{Mailbox, MultiPart},
 };
 use lockbridge_shared::{
+    domain::PinState,
     events::{Envelope, PinIssuedData},
     jobs::{Job, JobError, JobHandler},
 };
@@ -69,8 +70,8 @@ impl JobHandler for PinEmailSender {
 impl PinEmailSender {
     async fn send(&self, event: &EmailJob) -> Result<(), SendError> {
         let pin = &event.data;
-        if self.already_sent(pin).await.map_err(SendError::Database)? {
-            tracing::info!(booking_id = %pin.booking_id, pin_version = pin.pin_version, "PIN email was already sent");
+        if let Some(reason) = self.needless(pin).await.map_err(SendError::Database)? {
+            tracing::info!(booking_id = %pin.booking_id, pin_version = pin.pin_version, reason, "PIN email not sent");
             return Ok(());
         }
         let (message, message_id) = self.message(event)?;
@@ -84,14 +85,28 @@ impl PinEmailSender {
         Ok(())
     }
 
-    async fn already_sent(&self, pin: &PinIssuedData) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sent_emails WHERE booking_id = $1 AND pin_version = $2)",
+    /// Why this email must not go out, if it must not: it went out already, or — it waited
+    /// while the SMTP relay was down — the PIN has since changed or stopped working (the
+    /// provisioner's `booking_pins` record is the truth about the booking's PIN).
+    async fn needless(&self, pin: &PinIssuedData) -> Result<Option<&'static str>, sqlx::Error> {
+        let (sent, state, current): (bool, Option<PinState>, Option<i32>) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM sent_emails WHERE booking_id = $1 AND pin_version = $2),
+                    (SELECT state FROM booking_pins WHERE booking_id = $1),
+                    (SELECT pin_version FROM booking_pins WHERE booking_id = $1)",
         )
         .bind(pin.booking_id.as_str())
         .bind(pin.pin_version)
         .fetch_one(&self.pool)
-        .await
+        .await?;
+        Ok(if sent {
+            Some("already sent")
+        } else if state.is_some_and(|state| state != PinState::Issued) {
+            Some("the PIN no longer works")
+        } else if current.is_some_and(|current| current > pin.pin_version) {
+            Some("a newer PIN email supersedes it")
+        } else {
+            None
+        })
     }
 
     fn message(&self, event: &EmailJob) -> Result<(Message, String), SendError> {

@@ -374,3 +374,50 @@ async fn a_bad_smtp_url_stops_start_up_with_a_clear_error() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn an_email_for_a_pin_that_changed_or_stopped_working_meanwhile_is_not_sent() {
+    let mut h = Harness::new().await;
+    let _notifier = h.start().await;
+    // What the provisioner knows by the time the emails are sent: booking lc-7 is at PIN
+    // version 2, booking lc-8's PIN was revoked.
+    sqlx::query(
+        "INSERT INTO booking_pins (booking_id, correlation_id, state, pin_version)
+         VALUES ('lc-7', gen_random_uuid(), 'issued', 2), ('lc-8', gen_random_uuid(), 'revoked', 1)",
+    )
+    .execute(&h.db.pool)
+    .await
+    .unwrap();
+    let superseded = patron_address();
+    let cancelled = patron_address();
+    h.publish(&pin_issued(
+        "lc-7",
+        &superseded,
+        "482193",
+        1,
+        PinReason::New,
+    ))
+    .await;
+    h.publish(&pin_issued("lc-8", &cancelled, "604918", 1, PinReason::New))
+        .await;
+    h.publish(&pin_issued(
+        "lc-7",
+        &superseded,
+        "730518",
+        2,
+        PinReason::Changed,
+    ))
+    .await;
+    let emails = h.mailbox.wait_for(&superseded, 1, WAIT).await;
+    assert!(
+        emails[0].text.contains("730518"),
+        "only the current PIN is emailed: {}",
+        emails[0].text
+    );
+    h.all_jobs_succeeded().await;
+    assert!(
+        h.mailbox.to(&cancelled).await.is_empty(),
+        "no email for a revoked PIN"
+    );
+    assert_eq!(h.mailbox.to(&superseded).await.len(), 1);
+}
