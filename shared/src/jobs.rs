@@ -12,6 +12,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{telemetry::error_chain, wakeup::Wakeup};
 
+/// The lock-provisioner's queue: one job per booking to reconcile with RemoteLock.
+pub const PROVISION_QUEUE: &str = "provision";
+
+/// Runs every job of `queue` that stopped for good once more, from its first attempt: a fresh
+/// RemoteLock authorization can cure what a lost one made fail. Returns how many.
+pub async fn retry_failed(pool: &PgPool, queue: &str) -> Result<u64, sqlx::Error> {
+    let retried = sqlx::query(
+        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = now(), updated_at = now()
+         WHERE queue = $1 AND state = 'failed'",
+    )
+    .bind(queue)
+    .execute(pool)
+    .await?;
+    Ok(retried.rows_affected())
+}
+
 /// What a new request for an existing job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnConflict {

@@ -13,7 +13,7 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use lockbridge_shared::{
-    html,
+    html, jobs,
     problem::Problem,
     remotelock::{RemoteLockError, TokenSet},
     telemetry::error_chain,
@@ -263,6 +263,15 @@ async fn store(state: &AppState, tokens: &TokenSet) -> Result<Response, Callback
         .save(tokens, None, None)
         .await
         .map_err(CallbackError::Store)?;
+    // Bookings that failed while lockbridge was not (or no longer) authorized get their PIN now.
+    match jobs::retry_failed(&state.pool, jobs::PROVISION_QUEUE).await {
+        Ok(0) => {}
+        Ok(retried) => tracing::info!(
+            retried,
+            "retrying bookings whose PIN failed before this authorization"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot retry bookings whose PIN failed"),
+    }
     // The tokens are stored and work; a missing account name only shows in the admin.
     let account = match state.remotelock.account().await {
         Ok(account) => account,

@@ -4,11 +4,11 @@ use lockbridge_shared::{
     amqp::{Delivery, Handler, HandlerError, decode_envelope},
     db::claim_event,
     events::BookingData,
-    jobs::{self, OnConflict},
+    jobs::{self, OnConflict, PROVISION_QUEUE},
 };
 use sqlx::PgPool;
 
-use crate::reconcile::{PROVISION_QUEUE, ProvisionJob};
+use crate::reconcile::ProvisionJob;
 
 pub(crate) struct BookingEvents {
     pub pool: PgPool,

@@ -8,7 +8,7 @@ use lockbridge_shared::{
         BookingId, BookingStatus, GuestId, LockId, LockLocalWindow, Pin, PinState, PinValidity,
     },
     events::{Envelope, EventType, PinFailedData, PinIssuedData, PinReason, PinRevokedData},
-    jobs::{Job, JobError, JobHandler},
+    jobs::{Job, JobError, JobHandler, PROVISION_QUEUE},
     outbox,
     remotelock::{GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError},
     telemetry::error_chain,
@@ -21,8 +21,6 @@ use crate::{
     lock_zones::LockZones,
     store::{self, Booking, LinkedLock, PinRecord},
 };
-
-pub(crate) const PROVISION_QUEUE: &str = "provision";
 
 /// The job says only which booking to look at; the booking itself is read when the job runs.
 #[derive(Debug, Serialize, Deserialize)]

@@ -560,3 +560,40 @@ async fn a_guest_left_behind_by_a_failed_change_is_still_deactivated_on_cancel()
     assert_eq!(guests.len(), 1);
     assert_eq!(guests[0].status, PersonStatus::Deactivated);
 }
+
+#[tokio::test]
+async fn bookings_that_failed_for_want_of_authorization_get_their_pin_after_reauthorizing() {
+    use lockbridge_shared::{configuration::Settings, crypto::TokenCipher};
+
+    let system = TestSystem::start().await;
+    system.ready_with_link().await;
+    // The authorization dies as if revoked at RemoteLock: the stored refresh token is refused.
+    let settings: Settings = Settings::builder()
+        .unwrap()
+        .build()
+        .unwrap()
+        .try_deserialize()
+        .unwrap();
+    let cipher = TokenCipher::new(&settings.remotelock.token_encryption_key).unwrap();
+    sqlx::query(
+        "UPDATE remotelock_authorization SET refresh_token_enc = $1, access_expires_at = now()",
+    )
+    .bind(cipher.encrypt(&"revoked-refresh-token".to_owned().into()))
+    .execute(&system.db.pool)
+    .await
+    .unwrap();
+    let patron = unique_patron();
+    system
+        .put(
+            "/v1/bookings/e2e-reauth",
+            &january_booking("confirmed", &patron),
+        )
+        .await;
+    let failed = system.wait_for_pin("e2e-reauth", "failed", WAIT).await;
+    assert!(system.guests_for("e2e-reauth").is_empty(), "{failed}");
+
+    system.authorize().await;
+    system.wait_for_pin("e2e-reauth", "issued", WAIT).await;
+    assert_eq!(system.guests_for("e2e-reauth").len(), 1);
+    system.mailbox.wait_for(&patron, 1, WAIT).await;
+}
