@@ -99,6 +99,9 @@ CREATE TABLE jobs (
     -- queues it once more instead of marking it done.
     version       INT NOT NULL DEFAULT 0,
     lease_until   TIMESTAMPTZ,
+    -- Set by each claim: a worker whose lease ran out and was taken over can neither renew
+    -- nor finish the job.
+    lease_token   UUID,
     last_error    TEXT,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at    TIMESTAMPTZ NOT NULL DEFAULT now(),

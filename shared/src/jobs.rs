@@ -146,6 +146,8 @@ struct ClaimedRow {
     payload: serde_json::Value,
     attempts: i32,
     version: i32,
+    /// Fences this claim: renewing and finishing only work while the job is still ours.
+    lease_token: uuid::Uuid,
 }
 
 pub struct Worker<H> {
@@ -198,29 +200,30 @@ impl<H: JobHandler> Worker<H> {
         let lease = interval(self.lease);
         let claimed: Option<ClaimedRow> = sqlx::query_as(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = now() + $2,
-                 updated_at = now()
+                 lease_token = gen_random_uuid(), updated_at = now()
              WHERE id = (
                  SELECT id FROM jobs
                  WHERE queue = $1 AND ((state = 'queued' AND run_at <= now())
                                        OR (state = 'running' AND lease_until < now()))
                  ORDER BY priority_at, id
                  LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING id, job_key, payload, attempts, version",
+             RETURNING id, job_key, payload, attempts, version, lease_token",
         )
         .bind(H::QUEUE)
         .bind(lease)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = claimed else { return Ok(false) };
+        let claim = Claim {
+            id: row.id,
+            version: row.version,
+            token: row.lease_token,
+        };
         let payload = match serde_json::from_value(row.payload) {
             Ok(payload) => payload,
             Err(error) => {
-                self.finish(
-                    row.id,
-                    row.version,
-                    Outcome::Failed(format!("unreadable job payload: {error}")),
-                )
-                .await?;
+                let failed = Outcome::Failed(format!("unreadable job payload: {error}"));
+                self.finish(claim, failed).await?;
                 return Ok(true);
             }
         };
@@ -230,7 +233,11 @@ impl<H: JobHandler> Worker<H> {
             payload,
             attempt: row.attempts,
         };
-        let outcome = match self.run_leased(&job).await {
+        let Some(result) = self.run_leased(&job, row.lease_token).await else {
+            tracing::warn!(queue = H::QUEUE, key = %job.key, "lost the job's lease; its new holder runs it");
+            return Ok(true);
+        };
+        let outcome = match result {
             Ok(()) => Outcome::Succeeded,
             Err(error @ JobError::Transient { .. }) if job.attempt < self.policy.max_attempts => {
                 let JobError::Transient { retry_after, .. } = &error else {
@@ -246,37 +253,47 @@ impl<H: JobHandler> Worker<H> {
                 Outcome::Failed(error.to_string())
             }
         };
-        self.finish(job.id, row.version, outcome).await?;
+        self.finish(claim, outcome).await?;
         Ok(true)
     }
 
     /// Runs the handler while renewing the job's lease, so a run that is slow (a RemoteLock
-    /// rate-limit wait) is not taken over by another worker as if this one had died.
-    async fn run_leased(&self, job: &Job<H::Payload>) -> Result<(), JobError> {
+    /// rate-limit wait) is not taken over by another worker as if this one had died. `None`
+    /// when the lease was lost anyway (renewals failed until it ran out and another worker
+    /// claimed the job): the run is abandoned, since two must never act at once.
+    async fn run_leased(
+        &self,
+        job: &Job<H::Payload>,
+        token: uuid::Uuid,
+    ) -> Option<Result<(), JobError>> {
         let run = self.handler.run(job);
         tokio::pin!(run);
         let mut renew = tokio::time::interval(self.lease / 3);
         renew.tick().await;
         loop {
             tokio::select! {
-                result = &mut run => return result,
+                result = &mut run => return Some(result),
                 _ = renew.tick() => {
                     let renewed = sqlx::query(
-                        "UPDATE jobs SET lease_until = now() + $2 WHERE id = $1 AND state = 'running'",
+                        "UPDATE jobs SET lease_until = now() + $3
+                         WHERE id = $1 AND lease_token = $2 AND state = 'running'",
                     )
                     .bind(job.id)
+                    .bind(token)
                     .bind(interval(self.lease))
                     .execute(&self.pool)
                     .await;
-                    if let Err(error) = renewed {
-                        tracing::warn!(queue = H::QUEUE, key = %job.key, %error, "could not renew the job's lease");
+                    match renewed {
+                        Ok(done) if done.rows_affected() == 0 => return None,
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(queue = H::QUEUE, key = %job.key, %error, "could not renew the job's lease"),
                     }
                 }
             }
         }
     }
 
-    async fn finish(&self, id: i64, version: i32, outcome: Outcome) -> Result<(), sqlx::Error> {
+    async fn finish(&self, claim: Claim, outcome: Outcome) -> Result<(), sqlx::Error> {
         let (state, delay, error) = match outcome {
             Outcome::Succeeded => ("succeeded", Duration::ZERO, None),
             Outcome::Retry(delay, error) => ("queued", delay, Some(error)),
@@ -289,13 +306,14 @@ impl<H: JobHandler> Worker<H> {
                  run_at = CASE WHEN version = $2 THEN now() + $4 ELSE now() END,
                  attempts = CASE WHEN version = $2 THEN attempts ELSE 0 END,
                  last_error = $5, lease_until = NULL, updated_at = now()
-             WHERE id = $1",
+             WHERE id = $1 AND lease_token = $6",
         )
-        .bind(id)
-        .bind(version)
+        .bind(claim.id)
+        .bind(claim.version)
         .bind(state)
         .bind(interval(delay))
         .bind(error)
+        .bind(claim.token)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -306,6 +324,14 @@ impl<H: JobHandler> Worker<H> {
 /// delays carry nanoseconds, so they are truncated here.
 fn interval(delay: Duration) -> chrono::Duration {
     chrono::Duration::microseconds(i64::try_from(delay.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Which run of which job a worker holds.
+#[derive(Clone, Copy)]
+struct Claim {
+    id: i64,
+    version: i32,
+    token: uuid::Uuid,
 }
 
 enum Outcome {

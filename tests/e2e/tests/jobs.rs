@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 struct Counting {
     runs: AtomicUsize,
+    completed: AtomicUsize,
     run_time: Duration,
     fail_first: bool,
 }
@@ -44,6 +45,7 @@ impl JobHandler for Counting {
 fn handler(run_time: Duration, fail_first: bool) -> Arc<Counting> {
     Arc::new(Counting {
         runs: AtomicUsize::new(0),
+        completed: AtomicUsize::new(0),
         run_time,
         fail_first,
     })
@@ -147,5 +149,41 @@ async fn a_transient_failure_is_rescheduled_with_its_reason_then_succeeds() {
     assert_eq!(attempts, 2);
     assert_eq!(last_error, None, "a success clears the reason");
     assert_eq!(flaky.runs.load(Ordering::SeqCst), 2);
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_abandons_the_run_and_leaves_the_job_to_its_new_holder() {
+    let db = TestDatabase::create().await;
+    let slow = handler(Duration::from_millis(2000), false);
+    let shutdown = CancellationToken::new();
+    start(&db, &slow, Duration::from_millis(300), &shutdown);
+    enqueue(&db, "taken").await;
+    wait_for_state(&db, "taken", "running").await;
+    // Another worker's claim (which it keeps renewing), as after this one's renewals had
+    // failed for a whole lease.
+    let theirs: uuid::Uuid = sqlx::query_scalar(
+        "UPDATE jobs SET lease_token = gen_random_uuid(), lease_until = now() + interval '1 hour'
+         WHERE job_key = 'taken' RETURNING lease_token",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        slow.completed.load(Ordering::SeqCst),
+        0,
+        "the run was abandoned"
+    );
+    let (state, token): (String, uuid::Uuid) =
+        sqlx::query_as("SELECT state::text, lease_token FROM jobs WHERE job_key = 'taken'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (state.as_str(), token),
+        ("running", theirs),
+        "the new holder's claim stands"
+    );
     shutdown.cancel();
 }
