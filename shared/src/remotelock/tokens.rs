@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use backon::{ExponentialBuilder, Retryable};
+
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgConnection, PgPool, Postgres, postgres::PgArguments, query::Query};
@@ -176,18 +178,25 @@ impl TokenManager {
             RemoteLockError::NotAuthorized(NotAuthorized::NoRefreshToken),
         )?)?;
         let tokens = self.inner.oauth.refresh(&refresh_token).await?;
-        let query = sqlx::query(
-            "UPDATE remotelock_authorization SET
-                 access_token_enc = $1,
-                 refresh_token_enc = COALESCE($2, refresh_token_enc),
-                 access_expires_at = $3,
-                 refreshed_at = now()",
-        );
-        self.bind_tokens(query, &tokens)
-            .execute(&mut *tx)
+        let persisted = async {
+            self.bind_tokens(sqlx::query(STORE_REFRESHED), &tokens)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        };
+        if let Err(error) = persisted.await {
+            // The refresh token just used is dead: losing the new pair would lose the whole
+            // authorization. Try hard, outside the broken transaction.
+            tracing::warn!(%error, "cannot store the refreshed RemoteLock tokens; retrying");
+            (|| async {
+                self.bind_tokens(sqlx::query(STORE_REFRESHED), &tokens)
+                    .execute(&self.inner.pool)
+                    .await
+            })
+            .retry(ExponentialBuilder::default().with_max_times(10))
             .await
             .map_err(RemoteLockError::Storage)?;
-        tx.commit().await.map_err(RemoteLockError::Storage)?;
+        }
         tracing::info!(expires_at = %tokens.expires_at, "RemoteLock access token refreshed");
         Ok(tokens.access_token)
     }
@@ -211,6 +220,12 @@ impl TokenManager {
 
 // A connection rather than any executor: a generic executor makes the callers' futures
 // fail to be `Send` for every lifetime, which spawned tasks and axum handlers need.
+const STORE_REFRESHED: &str = "UPDATE remotelock_authorization SET
+     access_token_enc = $1,
+     refresh_token_enc = COALESCE($2, refresh_token_enc),
+     access_expires_at = $3,
+     refreshed_at = now()";
+
 async fn load(db: &mut PgConnection, query: &str) -> Result<StoredTokens, RemoteLockError> {
     sqlx::query_as::<_, StoredTokens>(query)
         .fetch_optional(db)
