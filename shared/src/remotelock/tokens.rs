@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use backon::{ExponentialBuilder, Retryable};
-
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgConnection, PgPool, Postgres, postgres::PgArguments, query::Query};
