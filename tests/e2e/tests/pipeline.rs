@@ -77,16 +77,7 @@ async fn a_confirmed_booking_gets_one_guest_on_its_lock_and_one_email_with_that_
 async fn the_same_event_delivered_twice_makes_one_guest_and_one_email() {
     use lockbridge_shared::amqp::{Broker, OutgoingMessage, Publisher};
 
-    let system = TestSystem::start().await;
-    system.ready_with_link().await;
-    let patron = unique_patron();
-    system
-        .put(
-            "/v1/bookings/e2e-dup",
-            &january_booking("confirmed", &patron),
-        )
-        .await;
-    system.wait_for_pin("e2e-dup", "issued", WAIT).await;
+    let (system, patron, _) = issued_booking("e2e-dup").await;
     system.mailbox.wait_for(&patron, 1, WAIT).await;
 
     // Redeliver the booking.confirmed event exactly as the relay sent it.
@@ -213,23 +204,39 @@ async fn a_tentative_booking_gets_its_pin_only_once_confirmed() {
     system.mailbox.wait_for(&patron, 1, WAIT).await;
 }
 
+/// Puts a confirmed January booking for `patron`.
+async fn book(system: &TestSystem, booking_id: &str, patron: &str) {
+    let path = format!("/v1/bookings/{booking_id}");
+    let (status, body) = system
+        .put(&path, &january_booking("confirmed", patron))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+/// A system with `sp-101` linked and a confirmed January booking whose PIN is issued: the
+/// system, the patron's address and the booking as GET shows it.
+async fn issued_booking(booking_id: &str) -> (TestSystem, String, Value) {
+    let system = TestSystem::start().await;
+    system.ready_with_link().await;
+    let patron = unique_patron();
+    let path = format!("/v1/bookings/{booking_id}");
+    let (status, body) = system
+        .put(&path, &january_booking("confirmed", &patron))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let issued = system.wait_for_pin(booking_id, "issued", WAIT).await;
+    (system, patron, issued)
+}
+
 /// Runs one confirmed booking against a simulator primed with `fault` on guest creation.
 async fn survives(fault: FaultKind, extra: &[(&'static str, String)]) -> TestSystem {
     let system = TestSystem::start_with(SimConfig::default(), extra).await;
     system.ready_with_link().await;
-    system.sim.inject(Fault {
-        method: Some(Method::POST),
-        path_prefix: "/access_persons".into(),
-        kind: fault,
-        times: 1,
-    });
-    let patron = unique_patron();
     system
-        .put(
-            "/v1/bookings/e2e-fault",
-            &january_booking("confirmed", &patron),
-        )
-        .await;
+        .sim
+        .inject(Fault::new("/access_persons", fault).on(Method::POST));
+    let patron = unique_patron();
+    book(&system, "e2e-fault", &patron).await;
     system
         .wait_for_pin("e2e-fault", "issued", Duration::from_secs(60))
         .await;
@@ -288,12 +295,7 @@ async fn an_expired_access_token_is_refreshed_and_the_call_goes_through() {
     system.ready_with_link().await;
     system.sim.expire_access_tokens();
     let patron = unique_patron();
-    system
-        .put(
-            "/v1/bookings/e2e-token",
-            &january_booking("confirmed", &patron),
-        )
-        .await;
+    book(&system, "e2e-token", &patron).await;
     system.wait_for_pin("e2e-token", "issued", WAIT).await;
     assert_eq!(system.guests_for("e2e-token").len(), 1);
     assert!(
@@ -350,16 +352,7 @@ async fn a_lock_in_berlin_gets_berlin_wall_clock_time_with_the_lead_across_midni
 
 #[tokio::test]
 async fn cancelling_deactivates_the_guest_and_a_moved_booking_keeps_its_pin() {
-    let system = TestSystem::start().await;
-    system.ready_with_link().await;
-    let patron = unique_patron();
-    system
-        .put(
-            "/v1/bookings/e2e-life",
-            &january_booking("confirmed", &patron),
-        )
-        .await;
-    let first = system.wait_for_pin("e2e-life", "issued", WAIT).await;
+    let (system, patron, first) = issued_booking("e2e-life").await;
 
     let mut moved = booking(
         "confirmed",
@@ -403,19 +396,11 @@ async fn a_permanent_refusal_fails_the_pin_and_says_why() {
     let system = TestSystem::start().await;
     system.ready_with_link().await;
     let mut failures = lockbridge_e2e::tap::Tap::on(&system.broker.url, "lockbridge.pins").await;
-    system.sim.inject(Fault {
-        method: Some(Method::POST),
-        path_prefix: "/access_persons".into(),
-        kind: FaultKind::Status(422),
-        times: 1,
-    });
-    let patron = unique_patron();
     system
-        .put(
-            "/v1/bookings/e2e-refused",
-            &january_booking("confirmed", &patron),
-        )
-        .await;
+        .sim
+        .inject(Fault::new("/access_persons", FaultKind::Status(422)).on(Method::POST));
+    let patron = unique_patron();
+    book(&system, "e2e-refused", &patron).await;
     system.wait_for_pin("e2e-refused", "failed", WAIT).await;
     let event = failures.next_json(WAIT).await;
     assert_eq!(event["event_type"], "pin.failed");
@@ -468,12 +453,7 @@ async fn a_booking_moved_to_another_linked_room_follows_it_with_the_same_pin() {
         StatusCode::CREATED
     );
     let patron = unique_patron();
-    system
-        .put(
-            "/v1/bookings/e2e-room",
-            &january_booking("confirmed", &patron),
-        )
-        .await;
+    book(&system, "e2e-room", &patron).await;
     let first = system.wait_for_pin("e2e-room", "issued", WAIT).await;
     system
         .put("/v1/bookings/e2e-room", &moved_to("sp-102", 2, &patron))
@@ -498,16 +478,7 @@ async fn a_booking_moved_to_another_linked_room_follows_it_with_the_same_pin() {
 
 #[tokio::test]
 async fn a_booking_moved_to_a_room_without_a_lock_loses_the_old_door() {
-    let system = TestSystem::start().await;
-    system.ready_with_link().await;
-    let patron = unique_patron();
-    system
-        .put(
-            "/v1/bookings/e2e-unlock",
-            &january_booking("confirmed", &patron),
-        )
-        .await;
-    system.wait_for_pin("e2e-unlock", "issued", WAIT).await;
+    let (system, patron, _) = issued_booking("e2e-unlock").await;
     system
         .put("/v1/bookings/e2e-unlock", &moved_to("sp-102", 2, &patron))
         .await;
@@ -520,23 +491,11 @@ async fn a_booking_moved_to_a_room_without_a_lock_loses_the_old_door() {
 
 #[tokio::test]
 async fn a_guest_left_behind_by_a_failed_change_is_still_deactivated_on_cancel() {
-    let system = TestSystem::start().await;
-    system.ready_with_link().await;
-    let patron = unique_patron();
-    system
-        .put(
-            "/v1/bookings/e2e-left",
-            &january_booking("confirmed", &patron),
-        )
-        .await;
-    system.wait_for_pin("e2e-left", "issued", WAIT).await;
+    let (system, patron, _) = issued_booking("e2e-left").await;
     // RemoteLock refuses the window change for good: the PIN record ends up failed …
-    system.sim.inject(Fault {
-        method: Some(Method::PUT),
-        path_prefix: "/access_persons".into(),
-        kind: FaultKind::Status(422),
-        times: 1,
-    });
+    system
+        .sim
+        .inject(Fault::new("/access_persons", FaultKind::Status(422)).on(Method::PUT));
     let mut moved = booking(
         "confirmed",
         "2027-01-12T16:00:00-05:00",
@@ -583,12 +542,7 @@ async fn bookings_that_failed_for_want_of_authorization_get_their_pin_after_reau
     .await
     .unwrap();
     let patron = unique_patron();
-    system
-        .put(
-            "/v1/bookings/e2e-reauth",
-            &january_booking("confirmed", &patron),
-        )
-        .await;
+    book(&system, "e2e-reauth", &patron).await;
     let failed = system.wait_for_pin("e2e-reauth", "failed", WAIT).await;
     assert!(system.guests_for("e2e-reauth").is_empty(), "{failed}");
 
