@@ -1,0 +1,98 @@
+//! The consumer loop on real RabbitMQ: a handler that fails for a passing reason is retried
+//! while the delivery is held — not requeued, which would spend the queue's delivery limit and
+//! dead-letter accepted work during an outage.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use lockbridge_e2e::TestBroker;
+use lockbridge_shared::amqp::{
+    Broker, Consumer, Delivery, Handler, HandlerError, OutgoingMessage, Publisher,
+    topology::{self, PROVISIONER_BOOKINGS},
+};
+use tokio_util::sync::CancellationToken;
+
+/// Fails `failures` times as a database outage would, then succeeds; notes each attempt's
+/// `redelivered` flag.
+struct Flaky {
+    failures: usize,
+    attempts: Mutex<Vec<bool>>,
+}
+
+impl Handler for Flaky {
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
+        let mut attempts = self.attempts.lock().unwrap();
+        attempts.push(delivery.redelivered);
+        if attempts.len() <= self.failures {
+            return Err(HandlerError::Retry("the database is restarting".into()));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_holding_the_delivery_not_requeued() {
+    let broker = TestBroker::create().await;
+    let connection = Broker::connect(broker.url.clone().into(), "consumer-test")
+        .await
+        .unwrap();
+    topology::declare(&connection.channel().await.unwrap())
+        .await
+        .unwrap();
+    let id = uuid::Uuid::new_v4();
+    Publisher::new(connection.clone())
+        .publish(&OutgoingMessage {
+            exchange: "lockbridge.bookings",
+            routing_key: "booking.confirmed",
+            event_id: id,
+            correlation_id: id,
+            payload: b"{}",
+        })
+        .await
+        .unwrap();
+
+    let handler = Arc::new(Flaky {
+        failures: 3,
+        attempts: Mutex::new(Vec::new()),
+    });
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer {
+        broker: connection.clone(),
+        queue: PROVISIONER_BOOKINGS,
+        prefetch: 1,
+        handler: handler.clone(),
+    };
+    let running = tokio::spawn(consumer.run(shutdown.clone()));
+    for _ in 0..200 {
+        if handler.attempts.lock().unwrap().len() > 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        *handler.attempts.lock().unwrap(),
+        vec![false; 4],
+        "one delivery, never redelivered"
+    );
+
+    // Acknowledged once handled: nothing left in the queue, nothing dead-lettered.
+    for _ in 0..100 {
+        let queue = broker.queue(PROVISIONER_BOOKINGS.name).await;
+        if queue["messages"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(broker.queue(PROVISIONER_BOOKINGS.name).await["messages"], 0);
+    assert_eq!(
+        broker
+            .queue(&PROVISIONER_BOOKINGS.dead_letter_queue())
+            .await["messages"],
+        0
+    );
+    shutdown.cancel();
+    running.await.unwrap();
+    connection.close().await;
+}
