@@ -18,7 +18,7 @@ use lockbridge_shared::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::{auth::Source, startup::AppState};
@@ -284,7 +284,7 @@ async fn apply(
             tracing::info!(booking_id = %booking_id, event_type = event_type.as_str(), event_id = %event.event_id, "booking stored");
         }
     }
-    let view = load_view(&mut tx, &booking_id)
+    let view = load_view(&mut *tx, source, &booking_id)
         .await?
         .expect("the booking was just stored");
     tx.commit().await?;
@@ -354,26 +354,10 @@ async fn get_booking(
     Path(raw_id): Path<String>,
 ) -> Result<Json<BookingView>, Problem> {
     let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
-    find_own(&state, &source, &booking_id).await?;
-    let mut tx = state.pool.begin().await?;
-    let view = load_view(&mut tx, &booking_id).await?;
-    tx.commit().await?;
-    view.map(Json)
-        .ok_or_else(|| Problem::not_found("no such booking"))
-}
-
-/// The stored booking, if it exists and belongs to the asking source (others see 404).
-async fn find_own(
-    state: &AppState,
-    source: &Source,
-    booking_id: &BookingId,
-) -> Result<StoredRow, Problem> {
-    let stored: Option<StoredRow> = sqlx::query_as(SELECT_STORED)
-        .bind(booking_id)
-        .fetch_optional(&state.pool)
-        .await?;
-    stored
-        .filter(|s| s.source == source.0)
+    load_view(&state.pool, &source, &booking_id)
+        .await?
+        .map(Json)
+        // Another source's booking is not found either.
         .ok_or_else(|| Problem::not_found("no such booking"))
 }
 
@@ -421,7 +405,8 @@ struct ViewRow {
 }
 
 async fn load_view(
-    tx: &mut Transaction<'_, Postgres>,
+    db: impl PgExecutor<'_>,
+    source: &Source,
     booking_id: &BookingId,
 ) -> Result<Option<BookingView>, sqlx::Error> {
     let row: Option<ViewRow> = sqlx::query_as(
@@ -435,10 +420,11 @@ async fn load_view(
          JOIN locations l ON l.location_id = c.location_id
          LEFT JOIN lock_links k ON k.space_id = b.space_id
          LEFT JOIN booking_pins p ON p.booking_id = b.booking_id
-         WHERE b.booking_id = $1",
+         WHERE b.booking_id = $1 AND b.source = $2",
     )
     .bind(booking_id)
-    .fetch_optional(&mut **tx)
+    .bind(&source.0)
+    .fetch_optional(db)
     .await?;
     Ok(row.map(|row| {
         // Before the provisioner has seen the booking, its state follows from the link.
