@@ -361,6 +361,9 @@ async fn cancelling_deactivates_the_guest_and_a_moved_booking_keeps_its_pin() {
         &patron,
     );
     moved["revision"] = json!(2);
+    // The first email must be out before the change: one still waiting would be dropped as
+    // superseded, and rightly so.
+    system.mailbox.wait_for(&patron, 1, WAIT).await;
     system.put("/v1/bookings/e2e-life", &moved).await;
     let emails = system.mailbox.wait_for(&patron, 2, WAIT).await;
     let guest = &system.guests_for("e2e-life")[0];
@@ -455,6 +458,7 @@ async fn a_booking_moved_to_another_linked_room_follows_it_with_the_same_pin() {
     let patron = unique_patron();
     book(&system, "e2e-room", &patron).await;
     let first = system.wait_for_pin("e2e-room", "issued", WAIT).await;
+    system.mailbox.wait_for(&patron, 1, WAIT).await;
     system
         .put("/v1/bookings/e2e-room", &moved_to("sp-102", 2, &patron))
         .await;
