@@ -9,7 +9,13 @@ pub use consume::{Consumer, Handler, HandlerError, decode_envelope, event_type};
 pub use lapin::message::Delivery;
 pub use publish::{OutgoingMessage, PublishError, Publisher};
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -40,6 +46,8 @@ struct Inner {
     url: SecretString,
     name: String,
     connection: Mutex<Option<Connection>>,
+    /// Set while a (re)connection is under way, for readiness to read without the lock.
+    reconnecting: AtomicBool,
 }
 
 impl Broker {
@@ -50,6 +58,7 @@ impl Broker {
                 url,
                 name: name.to_owned(),
                 connection: Mutex::new(None),
+                reconnecting: AtomicBool::new(false),
             }),
         };
         broker.channel().await?;
@@ -71,8 +80,10 @@ impl Broker {
         // An unreachable host would otherwise hold this lock (and a shutdown) for the OS's
         // connect timeout.
         let connecting = Connection::connect(self.inner.url.expose_secret(), properties);
-        let connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
+        self.inner.reconnecting.store(true, Ordering::Relaxed);
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
+        self.inner.reconnecting.store(false, Ordering::Relaxed);
+        let connection = connected
             .map_err(|_| BrokerError::ConnectTimeout(CONNECT_TIMEOUT))?
             .map_err(BrokerError::Connect)?;
         let channel = connection
@@ -88,9 +99,9 @@ impl Broker {
             .connection
             .try_lock()
             .map(|slot| slot.as_ref().is_some_and(|c| c.status().connected()))
-            // Someone holds the lock to reconnect or open a channel: report the last known state
-            // generously rather than flap readiness.
-            .unwrap_or(true)
+            // Someone holds the lock: to open a channel on a live connection (ready), or to
+            // reconnect (not ready).
+            .unwrap_or_else(|_| !self.inner.reconnecting.load(Ordering::Relaxed))
     }
 
     pub async fn close(&self) {
