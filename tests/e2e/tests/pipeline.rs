@@ -354,13 +354,7 @@ async fn a_lock_in_berlin_gets_berlin_wall_clock_time_with_the_lead_across_midni
 async fn cancelling_deactivates_the_guest_and_a_moved_booking_keeps_its_pin() {
     let (system, patron, first) = issued_booking("e2e-life").await;
 
-    let mut moved = booking(
-        "confirmed",
-        "2027-01-12T16:00:00-05:00",
-        "2027-01-12T17:00:00-05:00",
-        &patron,
-    );
-    moved["revision"] = json!(2);
+    let moved = moved_to("sp-101", 2, &patron);
     // The first email must be out before the change: one still waiting would be dropped as
     // superseded, and rightly so.
     system.mailbox.wait_for(&patron, 1, WAIT).await;
@@ -500,13 +494,7 @@ async fn a_guest_left_behind_by_a_failed_change_is_still_deactivated_on_cancel()
     system
         .sim
         .inject(Fault::new("/access_persons", FaultKind::Status(422)).on(Method::PUT));
-    let mut moved = booking(
-        "confirmed",
-        "2027-01-12T16:00:00-05:00",
-        "2027-01-12T17:00:00-05:00",
-        &patron,
-    );
-    moved["revision"] = json!(2);
+    let moved = moved_to("sp-101", 2, &patron);
     system.put("/v1/bookings/e2e-left", &moved).await;
     system.wait_for_pin("e2e-left", "failed", WAIT).await;
     // … and its guest, still able to open the door, must go when the booking is cancelled.
