@@ -31,6 +31,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         if !is_json {
             return Err(Problem::unsupported_media_type());
         }
+        let limit = request.extensions().get::<BodyLimit>().copied();
         let bytes =
             Bytes::from_request(request, state)
                 .await
@@ -38,7 +39,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                     BytesRejection::FailedToBufferBody(error)
                         if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
                     {
-                        Problem::too_large(body_limit_from(&error.body_text()))
+                        Problem::too_large(limit)
                     }
                     other => Problem::malformed(other.body_text()),
                 })?;
@@ -52,13 +53,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
-/// axum does not expose the configured limit on the rejection; the message carries it.
-fn body_limit_from(text: &str) -> usize {
-    text.split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse().ok())
-        .next_back()
-        .unwrap_or(0)
-}
+/// The body limit a router enforces, put on each request by [`crate::service::api_layers`]:
+/// axum's rejection does not say what the limit was.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
 
 /// Collects field errors while reading an object; `finish` turns them into one 422.
 pub struct Fields<'a> {

@@ -12,18 +12,36 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{telemetry::error_chain, wakeup::Wakeup};
 
-/// The lock-provisioner's queue: one job per booking to reconcile with RemoteLock.
-pub const PROVISION_QUEUE: &str = "provision";
+/// Which jobs of a queue [`retry_now`] runs again.
+#[derive(Debug, Clone, Copy)]
+pub enum Retrying<'a> {
+    /// This job, unless it is running (then it is already trying).
+    Job(&'a str),
+    /// Every job that is failing: stopped for good, or waiting to retry after an error. A
+    /// fresh RemoteLock authorization can cure what a lost one made fail.
+    Failing,
+}
 
-/// Runs every job of `queue` that stopped for good once more, from its first attempt: a fresh
-/// RemoteLock authorization can cure what a lost one made fail. Returns how many.
-pub async fn retry_failed(pool: &PgPool, queue: &str) -> Result<u64, sqlx::Error> {
+/// Runs the jobs again now, from their first attempt. Returns how many.
+pub async fn retry_now(
+    db: impl sqlx::PgExecutor<'_>,
+    queue: &str,
+    which: Retrying<'_>,
+) -> Result<u64, sqlx::Error> {
+    let key = match which {
+        Retrying::Job(key) => Some(key),
+        Retrying::Failing => None,
+    };
     let retried = sqlx::query(
         "UPDATE jobs SET state = 'queued', attempts = 0, run_at = now(), updated_at = now()
-         WHERE queue = $1 AND state = 'failed'",
+         WHERE queue = $1
+           AND CASE WHEN $2::text IS NULL
+                    THEN state = 'failed' OR (state = 'queued' AND last_error IS NOT NULL)
+                    ELSE job_key = $2 AND state <> 'running' END",
     )
     .bind(queue)
-    .execute(pool)
+    .bind(key)
+    .execute(db)
     .await?;
     Ok(retried.rows_affected())
 }
@@ -99,12 +117,22 @@ pub trait JobHandler: Send + Sync + 'static {
 
     fn run(&self, job: &Job<Self::Payload>) -> impl Future<Output = Result<(), JobError>> + Send;
 
-    /// Called once when the job stops for good (permanent error or attempts exhausted).
-    fn gave_up(
+    /// Called when retrying has not helped (a permanent error, or the attempts are spent):
+    /// tell staff, and say whether to stop or to keep trying at the policy's longest delay.
+    fn escalate(
         &self,
         job: &Job<Self::Payload>,
         error: &JobError,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<Escalation, sqlx::Error>> + Send;
+}
+
+/// What a job does once it has been escalated to staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escalation {
+    /// Stop: a person has to act (or retry it) first.
+    Stop,
+    /// Some work must not stop however long it fails: taking a cancelled booking's PIN away.
+    KeepTrying,
 }
 
 /// Exponential backoff with jitter between attempts, capped, then give up.
@@ -247,11 +275,17 @@ impl<H: JobHandler> Worker<H> {
                 tracing::warn!(queue = H::QUEUE, key = %job.key, attempt = job.attempt, ?delay, %error, "job failed; will retry");
                 Outcome::Retry(delay, error.to_string())
             }
-            Err(error) => {
-                tracing::error!(queue = H::QUEUE, key = %job.key, attempt = job.attempt, %error, "job failed for good");
-                self.handler.gave_up(&job, &error).await?;
-                Outcome::Failed(error.to_string())
-            }
+            Err(error) => match self.handler.escalate(&job, &error).await? {
+                Escalation::Stop => {
+                    tracing::error!(queue = H::QUEUE, key = %job.key, attempt = job.attempt, %error, "job failed for good");
+                    Outcome::Failed(error.to_string())
+                }
+                Escalation::KeepTrying => {
+                    let delay = self.policy.max_delay;
+                    tracing::error!(queue = H::QUEUE, key = %job.key, attempt = job.attempt, ?delay, %error, "job escalated; still retrying");
+                    Outcome::Retry(delay, error.to_string())
+                }
+            },
         };
         self.finish(claim, outcome).await?;
         Ok(true)

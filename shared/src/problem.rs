@@ -80,12 +80,18 @@ impl Problem {
         .with_field("body")
     }
 
-    pub fn too_large(limit: usize) -> Self {
+    pub fn too_large(limit: Option<crate::input::BodyLimit>) -> Self {
+        let detail = match limit {
+            Some(crate::input::BodyLimit(bytes)) => {
+                format!("the body may be at most {bytes} bytes")
+            }
+            None => "the body is larger than this endpoint accepts".to_owned(),
+        };
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "urn:lockbridge:problem:too-large",
             "Request body too large",
-            format!("the body may be at most {limit} bytes"),
+            detail,
         )
         .with_field("body")
     }

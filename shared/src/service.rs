@@ -148,10 +148,13 @@ pub fn api_layers<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     max_body_bytes: usize,
 ) -> Router<S> {
-    router.layer(DefaultBodyLimit::max(max_body_bytes)).layer(
-        TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let (method, path) = (request.method(), request.uri().path());
-            tracing::info_span!("request", %method, path)
-        }),
-    )
+    router
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::Extension(crate::input::BodyLimit(max_body_bytes)))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let (method, path) = (request.method(), request.uri().path());
+                tracing::info_span!("request", %method, path)
+            }),
+        )
 }

@@ -13,8 +13,10 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use lockbridge_shared::{
+    failures::{self, FailureKind},
     html, jobs,
     problem::Problem,
+    provisioning,
     remotelock::{RemoteLockError, TokenSet},
     telemetry::error_chain,
 };
@@ -263,8 +265,12 @@ async fn store(state: &AppState, tokens: &TokenSet) -> Result<Response, Callback
         .save(tokens, None, None)
         .await
         .map_err(CallbackError::Store)?;
-    // Bookings that failed while lockbridge was not (or no longer) authorized get their PIN now.
-    match jobs::retry_failed(&state.pool, jobs::PROVISION_QUEUE).await {
+    if let Err(error) = failures::resolve(&state.pool, FailureKind::Authorization, None).await {
+        tracing::warn!(%error, "cannot mark the authorization failure resolved");
+    }
+    // Bookings that failed while lockbridge was not (or no longer) authorized get their PIN now,
+    // and revocations waiting out the outage run at once.
+    match jobs::retry_now(&state.pool, provisioning::QUEUE, jobs::Retrying::Failing).await {
         Ok(0) => {}
         Ok(retried) => tracing::info!(
             retried,

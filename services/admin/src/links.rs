@@ -10,13 +10,14 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use lockbridge_shared::{
-    domain::{LockId, SpaceId, SpaceKind},
+    domain::{BookingId, BookingWindow, LockId, SpaceId, SpaceKind},
     input::{Fields, JsonObject, path_id},
     problem::Problem,
+    provisioning,
     remotelock::RemoteLockError,
 };
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::{authorization::constraint, locks::remotelock_problem, startup::AppState};
 
@@ -33,6 +34,8 @@ struct Link {
     lock_id: LockId,
     lock_name: String,
     linked_at: DateTime<Utc>,
+    /// Existing bookings of the space that will now get a PIN.
+    upcoming_bookings: u64,
 }
 
 async fn link(
@@ -65,6 +68,7 @@ async fn link(
             ),
         ));
     }
+    let mut tx = state.pool.begin().await?;
     let inserted = sqlx::query_as::<_, (String, DateTime<Utc>)>(
         "INSERT INTO lock_links (space_id, lock_id, lock_name) VALUES ($1, $2, $3)
          RETURNING (SELECT name FROM spaces WHERE space_id = $1), linked_at",
@@ -72,12 +76,18 @@ async fn link(
     .bind(&space_id)
     .bind(&lock_id)
     .bind(&device.name)
-    .fetch_one(&state.pool)
+    .fetch_one(&mut *tx)
     .await;
     let (space_name, linked_at) = match inserted {
         Ok(row) => row,
-        Err(error) => return Err(refusal(&state.pool, error, &space_id, &lock_id).await),
+        Err(error) => {
+            drop(tx);
+            return Err(refusal(&state.pool, error, &space_id, &lock_id).await);
+        }
     };
+    let upcoming_bookings = schedule_upcoming(&mut tx, &space_id).await?;
+    tx.commit().await?;
+    tracing::info!(%space_id, %lock_id, upcoming_bookings, "space linked");
     Ok((
         StatusCode::CREATED,
         Json(Link {
@@ -86,8 +96,31 @@ async fn link(
             lock_id,
             lock_name: device.name,
             linked_at,
+            upcoming_bookings,
         }),
     ))
+}
+
+/// Bookings stored before the link get their PIN now: every confirmed one of the space that
+/// has not ended. In the link's transaction, so a booking arriving meanwhile is either seen
+/// here or sees the link.
+async fn schedule_upcoming(
+    tx: &mut Transaction<'_, Postgres>,
+    space_id: &SpaceId,
+) -> Result<u64, sqlx::Error> {
+    let upcoming: Vec<(BookingId, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT booking_id, starts_at, ends_at FROM bookings
+         WHERE space_id = $1 AND status = 'confirmed' AND ends_at > now()",
+    )
+    .bind(space_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (booking_id, starts_at, ends_at) in &upcoming {
+        let window = BookingWindow::new(*starts_at, *ends_at)
+            .expect("the schema checks ends_at > starts_at");
+        provisioning::request(tx, booking_id, &window).await?;
+    }
+    Ok(upcoming.len() as u64)
 }
 
 /// Explains why the schema refused a link, naming what is in the way.

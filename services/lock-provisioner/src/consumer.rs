@@ -3,12 +3,11 @@
 use lockbridge_shared::{
     amqp::{Delivery, Handler, HandlerError, decode_envelope},
     db::claim_event,
+    domain::BookingWindow,
     events::BookingData,
-    jobs::{self, OnConflict, PROVISION_QUEUE},
+    provisioning,
 };
 use sqlx::PgPool;
-
-use crate::reconcile::ProvisionJob;
 
 pub(crate) struct BookingEvents {
     pub pool: PgPool,
@@ -20,19 +19,9 @@ impl Handler for BookingEvents {
         let mut tx = self.pool.begin().await?;
         if claim_event(&mut tx, crate::SERVICE, event.event_id).await? {
             let booking_id = &event.data.booking_id;
-            let job = ProvisionJob {
-                booking_id: booking_id.clone(),
-            };
-            // Soonest booking first when RemoteLock's rate limit makes a backlog.
-            jobs::enqueue(
-                &mut tx,
-                PROVISION_QUEUE,
-                booking_id.as_str(),
-                &job,
-                event.data.starts_at,
-                OnConflict::Requeue,
-            )
-            .await?;
+            let window = BookingWindow::new(event.data.starts_at, event.data.ends_at)
+                .map_err(|e| HandlerError::Poison(format!("not a valid booking: {e}")))?;
+            provisioning::request(&mut tx, booking_id, &window).await?;
             tracing::info!(%booking_id, event_type = event.event_type.as_str(), event_id = %event.event_id, correlation_id = %event.correlation_id, "booking event queued for provisioning");
         } else {
             tracing::debug!(event_id = %event.event_id, "event seen before; ignoring redelivery");

@@ -6,6 +6,8 @@
 
 mod consumer;
 mod lock_zones;
+mod pin_choice;
+mod plan;
 mod reconcile;
 mod startup;
 mod store;

@@ -1,35 +1,33 @@
 //! The provisioning job: makes RemoteLock match the booking as stored — a guest with a PIN on
 //! the linked lock while the booking is confirmed, nothing once it is not.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
+use chrono::Utc;
 use lockbridge_shared::{
     domain::{
         BookingId, BookingStatus, GuestId, LockId, LockLocalWindow, Pin, PinState, PinValidity,
     },
     events::{Envelope, EventType, PinFailedData, PinIssuedData, PinReason, PinRevokedData},
-    jobs::{Job, JobError, JobHandler, PROVISION_QUEUE},
+    failures::{self, FailureKind, Report, RetryWith},
+    jobs::{Escalation, Job, JobError, JobHandler},
     outbox,
-    remotelock::{GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError},
+    provisioning::{self, ProvisionJob},
+    remotelock::{
+        Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError,
+    },
     telemetry::error_chain,
 };
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
     lock_zones::LockZones,
+    pin_choice::{self, ChoiceError, PinChooser},
+    plan::{Plan, plan},
     store::{self, Booking, LinkedLock, PinRecord},
 };
 
-/// The job says only which booking to look at; the booking itself is read when the job runs.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ProvisionJob {
-    pub booking_id: BookingId,
-}
-
-/// PIN collisions tolerated in one run before giving the job back to the retry policy.
-const PIN_ATTEMPTS: usize = 5;
 /// RemoteLock shows guest names to staff; keep them readable and bounded.
 const MAX_GUEST_NAME: usize = 100;
 
@@ -39,7 +37,7 @@ pub(crate) struct Provisioner {
     pub zones: LockZones,
     pub lead_time: Duration,
     pub grace: Duration,
-    pub pin_digits: usize,
+    pub pins: PinChooser,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,45 +48,117 @@ pub(crate) enum ReconcileError {
     RemoteLock(#[from] RemoteLockError),
     #[error("booking {0} is not stored")]
     BookingMissing(BookingId),
-    #[error("RemoteLock refused {PIN_ATTEMPTS} PINs in a row as already taken")]
-    PinsExhausted,
+    #[error(transparent)]
+    NoPin(#[from] ChoiceError),
+    #[error(
+        "RemoteLock refused {} PINs in a row as already used",
+        pin_choice::ATTEMPTS
+    )]
+    PinsRefused,
+    #[error("the booking changed while its guest was being set up; looking at it again")]
+    BookingChanged,
 }
 
 impl From<ReconcileError> for JobError {
     fn from(error: ReconcileError) -> Self {
         let text = error_chain(&error);
         match &error {
-            ReconcileError::Database(_) | ReconcileError::PinsExhausted => JobError::Transient {
+            ReconcileError::Database(_)
+            | ReconcileError::NoPin(ChoiceError::Database(_))
+            | ReconcileError::PinsRefused => JobError::Transient {
                 error: text,
                 retry_after: None,
+            },
+            ReconcileError::BookingChanged => JobError::Transient {
+                error: text,
+                retry_after: Some(Duration::ZERO),
             },
             ReconcileError::RemoteLock(e) if e.is_transient() => JobError::Transient {
                 error: text,
                 retry_after: e.retry_after(),
             },
-            ReconcileError::RemoteLock(_) | ReconcileError::BookingMissing(_) => {
-                JobError::Permanent(text)
-            }
+            ReconcileError::RemoteLock(_)
+            | ReconcileError::BookingMissing(_)
+            | ReconcileError::NoPin(ChoiceError::Exhausted { .. }) => JobError::Permanent(text),
         }
     }
 }
 
 impl JobHandler for Provisioner {
     type Payload = ProvisionJob;
-    const QUEUE: &'static str = PROVISION_QUEUE;
+    const QUEUE: &'static str = provisioning::QUEUE;
 
     async fn run(&self, job: &Job<ProvisionJob>) -> Result<(), JobError> {
-        Ok(self.reconcile(&job.payload.booking_id).await?)
+        let result = self.reconcile(&job.payload.booking_id).await;
+        if let Err(ReconcileError::RemoteLock(error @ RemoteLockError::NotAuthorized(_))) = &result
+        {
+            // One alert for the whole account, not one per booking it stops.
+            self.report_authorization(error)
+                .await
+                .map_err(|e| JobError::Transient {
+                    error: error_chain(&e),
+                    retry_after: None,
+                })?;
+        }
+        Ok(result?)
     }
 
-    async fn gave_up(&self, job: &Job<ProvisionJob>, error: &JobError) -> Result<(), sqlx::Error> {
+    async fn escalate(
+        &self,
+        job: &Job<ProvisionJob>,
+        error: &JobError,
+    ) -> Result<Escalation, sqlx::Error> {
         let booking_id = &job.payload.booking_id;
         let booking = store::booking(&self.pool, booking_id).await?;
+        let record = store::pin_record(&self.pool, booking_id).await?;
+        let revoking = booking
+            .as_ref()
+            .is_some_and(|b| plan(b, record.as_ref(), &self.validity(b), Utc::now()).revokes());
+        let retry = RetryWith::Job {
+            queue: provisioning::QUEUE,
+            key: booking_id.as_str(),
+        };
+        let mut tx = self.pool.begin().await?;
+        if revoking {
+            let reason = format!(
+                "the booking no longer wants a PIN, but its RemoteLock guest could not be \
+                 deactivated, so the PIN still opens the door: {error}. lockbridge keeps trying."
+            );
+            let state = record.as_ref().map_or(PinState::Issued, |r| r.state);
+            store::note_error(&mut tx, booking_id, state, &reason).await?;
+            failures::report(
+                &mut tx,
+                Report {
+                    kind: FailureKind::PinNotRevoked,
+                    booking_id: Some(booking_id),
+                    reason: &reason,
+                    attempts: job.attempt,
+                    retry,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Escalation::KeepTrying);
+        }
         let correlation_id = booking
             .as_ref()
             .map_or_else(Uuid::now_v7, |b| b.correlation_id);
-        let mut tx = self.pool.begin().await?;
         store::mark_failed(&mut tx, booking_id, correlation_id, &error.to_string()).await?;
+        // While the authorization is gone its own alert says it all.
+        if !authorization_failing(&mut tx).await? {
+            let reason = format!("no PIN could be issued: {error}");
+            failures::report(
+                &mut tx,
+                Report {
+                    kind: FailureKind::PinNotIssued,
+                    booking_id: Some(booking_id),
+                    reason: &reason,
+                    attempts: job.attempt,
+                    retry,
+                },
+            )
+            .await?;
+        }
         let data = PinFailedData {
             booking_id: booking_id.clone(),
             lock_id: booking
@@ -104,8 +174,19 @@ impl JobHandler for Provisioner {
             &Envelope::new(EventType::PinFailed, correlation_id, data),
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(Escalation::Stop)
     }
+}
+
+async fn authorization_failing(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM failures WHERE kind = 'authorization' AND resolved_at IS NULL)",
+    )
+    .fetch_one(&mut **tx)
+    .await
 }
 
 impl Provisioner {
@@ -114,29 +195,39 @@ impl Provisioner {
             .await?
             .ok_or_else(|| ReconcileError::BookingMissing(booking_id.clone()))?;
         let record = store::pin_record(&self.pool, booking_id).await?;
-        // A guest lockbridge made, or may have made (intent recorded), and has not deactivated
-        // — whatever state an earlier failure left the record in.
-        let holds_guest = record.as_ref().filter(|r| {
-            r.state != PinState::Revoked
-                && (r.guest_id.is_some() || r.create_requested_at.is_some())
-        });
-        match (&booking.lock, booking.status, holds_guest) {
-            (Some(lock), BookingStatus::Confirmed, Some(held)) if held.guest_id.is_some() => {
-                self.follow_change(&booking, lock, held).await
-            }
-            (Some(lock), BookingStatus::Confirmed, _) => {
-                self.issue(&booking, lock, holds_guest).await
-            }
-            // Unlinking the space leaves existing guests alone; a booking that moved to a space
-            // without a lock does not keep the old room's door.
-            (None, BookingStatus::Confirmed, Some(held))
-                if held.space_id.as_ref() == Some(&booking.space_id) =>
-            {
+        let validity = self.validity(&booking);
+        match plan(&booking, record.as_ref(), &validity, Utc::now()) {
+            Plan::Issue { lock, resumed } => self.issue(&booking, lock, resumed).await,
+            Plan::Follow { lock, record } => self.follow(&booking, lock, record).await,
+            Plan::Revoke { record } => self.revoke(&booking, record).await,
+            Plan::Record { state, detail } => {
+                let mut tx = self.pool.begin().await?;
+                store::set_state(&mut tx, &booking, state, detail).await?;
+                tx.commit().await?;
                 Ok(())
             }
-            (_, _, Some(held)) => self.revoke(&booking, held).await,
-            (_, _, None) => self.without_pin(&booking, record.as_ref()).await,
+            Plan::Nothing => Ok(()),
         }
+    }
+
+    async fn report_authorization(&self, error: &RemoteLockError) -> Result<(), sqlx::Error> {
+        let reason = format!(
+            "{}: no PIN can be issued or revoked until an admin authorizes lockbridge again",
+            error_chain(error)
+        );
+        let mut tx = self.pool.begin().await?;
+        failures::report(
+            &mut tx,
+            Report {
+                kind: FailureKind::Authorization,
+                booking_id: None,
+                reason: &reason,
+                attempts: 1,
+                retry: RetryWith::Queue(provisioning::QUEUE),
+            },
+        )
+        .await?;
+        tx.commit().await
     }
 
     fn validity(&self, booking: &Booking) -> PinValidity {
@@ -156,29 +247,6 @@ impl Provisioner {
             }
         };
         Ok(self.validity(booking).in_zone(zone))
-    }
-
-    /// A booking that needs no PIN and holds no guest: record why, once.
-    async fn without_pin(
-        &self,
-        booking: &Booking,
-        record: Option<&PinRecord>,
-    ) -> Result<(), ReconcileError> {
-        if record.is_some_and(|r| r.state == PinState::Revoked) {
-            return Ok(());
-        }
-        let (state, detail) = match (&booking.lock, booking.status) {
-            (None, _) => (PinState::NotApplicable, "the space has no lock"),
-            (Some(_), BookingStatus::Tentative) => (PinState::Pending, "awaiting confirmation"),
-            (Some(_), _) => (PinState::NotApplicable, "the booking is cancelled"),
-        };
-        if record.is_some_and(|r| r.state == state) {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        store::set_state(&mut tx, booking, state, detail).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     fn guest_name(booking: &Booking) -> String {
@@ -207,14 +275,12 @@ impl Provisioner {
         };
         let (guest, pin) = match found {
             Some((guest, pin)) => {
-                // The booking may have moved since that attempt, even to another lock.
-                let update = GuestUpdate {
-                    window: Some(&window),
-                    pin: None,
-                };
-                self.client.update_access_guest(&guest, &update).await?;
                 store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
-                self.grant_only(booking, &guest, &lock.id).await?;
+                // The booking may have moved since that attempt, even to another lock.
+                let pin = self
+                    .set_pin(booking, &guest, &lock.id, Some(&window), pin)
+                    .await?;
+                let pin = self.grant_only(booking, &guest, &lock.id, pin).await?;
                 (guest, pin)
             }
             None => {
@@ -224,33 +290,14 @@ impl Provisioner {
                     .await?;
                 store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
                 // A new guest has no grants yet (saves a request of the account's 120 a minute).
-                let access = self.client.grant_lock(&guest, &lock.id).await?;
+                let (access, pin) = self.grant(booking, &guest, &lock.id, pin).await?;
                 store::record_access(&self.pool, &booking.booking_id, &lock.id, &access.id).await?;
                 (guest, pin)
             }
         };
         tracing::debug!(booking_id = %booking.booking_id, guest_id = %guest, "guest holds the lock");
-        self.announce(booking, lock, &pin, &window, "issued").await
-    }
-
-    /// Makes `lock` the guest's only grant: grants it if missing, revokes any other (a booking
-    /// moved to another room's lock), and records it.
-    async fn grant_only(
-        &self,
-        booking: &Booking,
-        guest: &GuestId,
-        lock: &LockId,
-    ) -> Result<(), ReconcileError> {
-        let accesses = self.client.accesses(guest).await?;
-        let access = match accesses.iter().find(|a| &a.accessible_id == lock) {
-            Some(access) => access.clone(),
-            None => self.client.grant_lock(guest, lock).await?,
-        };
-        for old in accesses.iter().filter(|a| &a.accessible_id != lock) {
-            ignore_not_found(self.client.revoke_access(guest, &old.id).await)?;
-        }
-        store::record_access(&self.pool, &booking.booking_id, lock, &access.id).await?;
-        Ok(())
+        self.announce(booking, lock, &pin, &window, PinReason::New)
+            .await
     }
 
     /// The guest an earlier, unanswered create may have made: same name, same PIN, active.
@@ -274,37 +321,135 @@ impl Provisioner {
         lock: &LockId,
         name: &str,
         window: &LockLocalWindow,
-        mut pin: Option<Pin>,
+        resumed: Option<Pin>,
     ) -> Result<(GuestId, Pin), ReconcileError> {
-        for _ in 0..PIN_ATTEMPTS {
-            let candidate = pin
-                .take()
-                .unwrap_or_else(|| Pin::generate(self.pin_digits, &mut rand::thread_rng()));
-            store::record_intent(&self.pool, booking, lock, name, &candidate).await?;
+        let mut refused = HashSet::new();
+        let mut candidate = resumed;
+        for _ in 0..pin_choice::ATTEMPTS {
+            let pin = match candidate.take() {
+                Some(pin) => pin,
+                None => self.choose_pin(booking, lock, &refused).await?,
+            };
+            store::record_intent(&self.pool, booking, lock, name, &pin).await?;
             let guest = NewAccessGuest {
                 name,
                 email: None,
-                pin: &candidate,
+                pin: &pin,
                 window,
             };
             match self.client.create_access_guest(&guest).await {
                 Ok(created) => {
                     tracing::info!(booking_id = %booking.booking_id, guest_id = %created.id, %lock, "RemoteLock guest created");
-                    return Ok((created.id, candidate));
+                    return Ok((created.id, pin));
                 }
                 Err(error) if error.is_pin_taken() => {
-                    tracing::info!(booking_id = %booking.booking_id, "PIN already taken in RemoteLock; choosing another");
+                    tracing::info!(booking_id = %booking.booking_id, "RemoteLock refused the PIN as already used; choosing another");
+                    refused.insert(pin.expose().to_owned());
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ReconcileError::PinsExhausted)
+        Err(ReconcileError::PinsRefused)
     }
 
-    /// A guest the booking already holds: keep its PIN, move its window or lock when the booking
-    /// moved, and settle a record an earlier failure left unfinished. Writes nothing when
-    /// nothing changed.
-    async fn follow_change(
+    async fn choose_pin(
+        &self,
+        booking: &Booking,
+        lock: &LockId,
+        refused: &HashSet<String>,
+    ) -> Result<Pin, ReconcileError> {
+        Ok(self
+            .pins
+            .choose(&self.pool, &booking.booking_id, lock, refused)
+            .await?)
+    }
+
+    /// Makes the guest's PIN `first` (and its window `window`, if given), or another PIN when
+    /// RemoteLock refuses that one. Each PIN is recorded before it is sent, so a lost answer
+    /// leaves the record saying which PIN to set again. Returns the PIN the guest now has.
+    async fn set_pin(
+        &self,
+        booking: &Booking,
+        guest: &GuestId,
+        lock: &LockId,
+        window: Option<&LockLocalWindow>,
+        first: Pin,
+    ) -> Result<Pin, ReconcileError> {
+        let mut refused = HashSet::new();
+        let mut candidate = Some(first);
+        for _ in 0..pin_choice::ATTEMPTS {
+            let pin = match candidate.take() {
+                Some(pin) => pin,
+                None => self.choose_pin(booking, lock, &refused).await?,
+            };
+            store::record_pin(&self.pool, &booking.booking_id, &pin).await?;
+            let update = GuestUpdate {
+                window,
+                pin: Some(&pin),
+            };
+            match self.client.update_access_guest(guest, &update).await {
+                Ok(_) => return Ok(pin),
+                Err(error) if error.is_pin_taken() => {
+                    tracing::info!(booking_id = %booking.booking_id, "RemoteLock refused the new PIN as already used; choosing another");
+                    refused.insert(pin.expose().to_owned());
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ReconcileError::PinsRefused)
+    }
+
+    /// Grants the guest `lock`. A grant RemoteLock refuses because the PIN is already used on
+    /// that lock gives the guest another PIN first. Returns the access and the PIN the guest
+    /// holds the lock with.
+    async fn grant(
+        &self,
+        booking: &Booking,
+        guest: &GuestId,
+        lock: &LockId,
+        mut pin: Pin,
+    ) -> Result<(Access, Pin), ReconcileError> {
+        let mut refused = HashSet::new();
+        for _ in 0..pin_choice::ATTEMPTS {
+            match self.client.grant_lock(guest, lock).await {
+                Ok(access) => return Ok((access, pin)),
+                Err(error) if error.is_pin_taken() => {
+                    tracing::info!(booking_id = %booking.booking_id, "RemoteLock refused the grant: the PIN is already used on the lock; changing it");
+                    refused.insert(pin.expose().to_owned());
+                    let fresh = self.choose_pin(booking, lock, &refused).await?;
+                    pin = self.set_pin(booking, guest, lock, None, fresh).await?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ReconcileError::PinsRefused)
+    }
+
+    /// Makes `lock` the guest's only grant: grants it if missing, revokes any other (a booking
+    /// moved to another room's lock), and records it. Returns the guest's PIN.
+    async fn grant_only(
+        &self,
+        booking: &Booking,
+        guest: &GuestId,
+        lock: &LockId,
+        pin: Pin,
+    ) -> Result<Pin, ReconcileError> {
+        let accesses = self.client.accesses(guest).await?;
+        let (access, pin) = match accesses.iter().find(|a| &a.accessible_id == lock) {
+            Some(access) => (access.clone(), pin),
+            None => self.grant(booking, guest, lock, pin).await?,
+        };
+        for old in accesses.iter().filter(|a| &a.accessible_id != lock) {
+            ignore_not_found(self.client.revoke_access(guest, &old.id).await)?;
+        }
+        store::record_access(&self.pool, &booking.booking_id, lock, &access.id).await?;
+        Ok(pin)
+    }
+
+    /// A guest the booking already holds: keep its PIN (unless staff asked for a new one),
+    /// move its window or lock when the booking moved, tell a corrected patron again, and
+    /// settle a record an earlier failure left unfinished. Writes nothing when nothing changed.
+    async fn follow(
         &self,
         booking: &Booking,
         lock: &LinkedLock,
@@ -315,14 +460,38 @@ impl Provisioner {
         let window_moved = record.valid_from != Some(validity.valid_from)
             || record.valid_until != Some(validity.valid_until);
         let lock_moved = record.lock_id.as_ref() != Some(&lock.id);
-        if settled && !window_moved && !lock_moved {
+        let reissue = record.reissue_requested_at.is_some();
+        // Records from before patrons were recorded have none: nothing to compare with.
+        let patron_changed = record.patron_email.as_ref().is_some_and(|email| {
+            email != &booking.patron.email
+                || record.patron_name.as_ref() != Some(&booking.patron.name)
+        });
+        if settled && !window_moved && !lock_moved && !reissue && !patron_changed {
+            failures::resolve(
+                &self.pool,
+                FailureKind::PinNotIssued,
+                Some(&booking.booking_id),
+            )
+            .await?;
             return Ok(());
         }
-        let (Some(guest), Some(pin)) = (&record.guest_id, record.pin()) else {
+        let (Some(guest), Some(mut pin)) = (&record.guest_id, record.pin()) else {
             return self.issue(booking, lock, Some(record)).await;
         };
         let window = self.local_window(booking, &lock.id).await?;
-        if window_moved || !settled {
+        if reissue {
+            let fresh = self
+                .choose_pin(booking, &lock.id, &HashSet::from([pin.expose().to_owned()]))
+                .await?;
+            pin = self
+                .set_pin(booking, guest, &lock.id, Some(&window), fresh)
+                .await?;
+        } else if !settled {
+            // The PIN may have been mid-change when an answer was lost: set it as recorded.
+            pin = self
+                .set_pin(booking, guest, &lock.id, Some(&window), pin)
+                .await?;
+        } else if window_moved {
             let update = GuestUpdate {
                 window: Some(&window),
                 pin: None,
@@ -330,23 +499,38 @@ impl Provisioner {
             self.client.update_access_guest(guest, &update).await?;
         }
         if lock_moved || !settled {
-            self.grant_only(booking, guest, &lock.id).await?;
+            pin = self.grant_only(booking, guest, &lock.id, pin).await?;
         }
-        self.announce(booking, lock, &pin, &window, "changed").await
+        let reason = if reissue {
+            PinReason::Reissued
+        } else {
+            PinReason::Changed
+        };
+        self.announce(booking, lock, &pin, &window, reason).await
     }
 
-    /// Records the PIN as issued and publishes `pin.issued`, in one transaction.
+    /// Records the PIN as issued and publishes `pin.issued`, in one transaction — unless the
+    /// booking changed meanwhile (a cancel that arrived while the guest was being made): then
+    /// the run starts over from the booking as it is now, and the patron gets no PIN email.
     async fn announce(
         &self,
         booking: &Booking,
         lock: &LinkedLock,
         pin: &Pin,
         window: &LockLocalWindow,
-        what: &str,
+        reason: PinReason,
     ) -> Result<(), ReconcileError> {
         let validity = self.validity(booking);
         let mut tx = self.pool.begin().await?;
+        if !store::still_as_read(&mut tx, booking).await? {
+            return Err(ReconcileError::BookingChanged);
+        }
         let version = store::mark_issued(&mut tx, booking, &validity, window.time_zone).await?;
+        let what = match reason {
+            PinReason::New => "issued",
+            PinReason::Reissued => "reissued",
+            PinReason::Changed => "changed",
+        };
         let detail = format!(
             "PIN {what} on lock {} ({}), valid {} to {} {}",
             lock.name,
@@ -356,6 +540,12 @@ impl Provisioner {
             window.time_zone
         );
         store::history(&mut tx, &booking.booking_id, PinState::Issued, &detail).await?;
+        failures::resolve(
+            &mut *tx,
+            FailureKind::PinNotIssued,
+            Some(&booking.booking_id),
+        )
+        .await?;
         let data = PinIssuedData {
             booking_id: booking.booking_id.clone(),
             patron: booking.patron.clone(),
@@ -372,11 +562,8 @@ impl Provisioner {
             local_valid_until: window.ends_at,
             time_zone: window.time_zone,
             pin_version: version,
-            reason: if version == 1 {
-                PinReason::New
-            } else {
-                PinReason::Changed
-            },
+            // The first PIN a patron hears of is new, whatever led to it.
+            reason: if version == 1 { PinReason::New } else { reason },
         };
         outbox::enqueue(
             &mut tx,
@@ -390,9 +577,13 @@ impl Provisioner {
     }
 
     /// The booking no longer wants a PIN: deactivate its guest (RemoteLock keeps the history),
-    /// or every guest an unanswered create may have made.
+    /// or every guest an unanswered create may have made. A guest whose window has already
+    /// run out opens nothing, and RemoteLock may refuse to touch it: no call.
     async fn revoke(&self, booking: &Booking, record: &PinRecord) -> Result<(), ReconcileError> {
+        let ran_out = record.state == PinState::Issued
+            && record.valid_until.is_some_and(|until| until <= Utc::now());
         match (&record.guest_id, &record.guest_name) {
+            _ if ran_out => {}
             (Some(guest), _) => ignore_not_found(self.client.deactivate_access_guest(guest).await)?,
             (None, Some(name)) => {
                 for guest in self.client.find_access_guests(name).await? {
@@ -404,6 +595,7 @@ impl Provisioner {
             (None, None) => {}
         }
         let detail = match (booking.status, &booking.lock) {
+            _ if ran_out => "booking no longer wants a PIN; its window had already ended",
             (BookingStatus::Cancelled, _) => "booking cancelled: guest deactivated",
             (BookingStatus::Confirmed, None) => {
                 "booking moved to a space without a lock: guest deactivated"
@@ -412,6 +604,12 @@ impl Provisioner {
         };
         let mut tx = self.pool.begin().await?;
         store::set_state(&mut tx, booking, PinState::Revoked, detail).await?;
+        failures::resolve(
+            &mut *tx,
+            FailureKind::PinNotRevoked,
+            Some(&booking.booking_id),
+        )
+        .await?;
         // Only a PIN the patron was told about is announced as revoked.
         if let (Some(lock_id), true) = (record.lock_id.clone(), record.pin_version > 0) {
             let data = PinRevokedData {

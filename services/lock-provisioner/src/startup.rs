@@ -12,7 +12,9 @@ use lockbridge_shared::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{consumer::BookingEvents, lock_zones::LockZones, reconcile::Provisioner};
+use crate::{
+    consumer::BookingEvents, lock_zones::LockZones, pin_choice::PinChooser, reconcile::Provisioner,
+};
 
 pub struct Application {
     server: Server,
@@ -42,7 +44,9 @@ impl Service for Application {
             client,
             lead_time: settings.provisioner.lead_time,
             grace: settings.provisioner.grace,
-            pin_digits: usize::from(settings.provisioner.pin_digits),
+            pins: PinChooser {
+                digits: usize::from(settings.provisioner.pin_digits),
+            },
         };
         Ok(Self {
             server,

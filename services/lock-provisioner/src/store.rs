@@ -89,8 +89,8 @@ pub(crate) async fn booking(
     }))
 }
 
-/// What lockbridge knows it did in RemoteLock for one booking.
-#[derive(Debug, sqlx::FromRow)]
+/// What lockbridge knows it did in RemoteLock for one booking. No `Debug`: it holds the PIN.
+#[derive(sqlx::FromRow)]
 pub(crate) struct PinRecord {
     pub state: PinState,
     /// The space the guest was made for: a booking moved elsewhere must not keep its door.
@@ -103,6 +103,10 @@ pub(crate) struct PinRecord {
     pub pin_version: i32,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
+    /// Whom the PIN email was last addressed to (`None` before any).
+    pub patron_name: Option<String>,
+    pub patron_email: Option<String>,
+    pub reissue_requested_at: Option<DateTime<Utc>>,
 }
 
 impl PinRecord {
@@ -117,7 +121,7 @@ pub(crate) async fn pin_record(
 ) -> Result<Option<PinRecord>, sqlx::Error> {
     sqlx::query_as(
         "SELECT state, space_id, lock_id, guest_name, create_requested_at, guest_id, pin, pin_version,
-                valid_from, valid_until
+                valid_from, valid_until, patron_name, patron_email, reissue_requested_at
          FROM booking_pins WHERE booking_id = $1",
     )
     .bind(booking_id)
@@ -214,7 +218,76 @@ pub(crate) async fn record_access(
     Ok(())
 }
 
-/// The PIN works: record its window, version and zone.
+/// Written BEFORE the guest's PIN is changed in RemoteLock, and the record marked unsettled:
+/// if the answer is lost, the next run sets this PIN again rather than announce a PIN the
+/// guest may not have.
+pub(crate) async fn record_pin(
+    db: impl PgExecutor<'_>,
+    booking_id: &BookingId,
+    pin: &Pin,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE booking_pins SET pin = $2, state = 'pending', updated_at = now() WHERE booking_id = $1",
+    )
+    .bind(booking_id)
+    .bind(pin.expose())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// PINs of other bookings that work, or are being set up, on `lock` now or later: a new PIN
+/// avoids them, since RemoteLock may refuse a PIN already used on the device.
+pub(crate) async fn live_pins_on_lock(
+    db: impl PgExecutor<'_>,
+    lock: &LockId,
+    except: &BookingId,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT pin FROM booking_pins
+         WHERE lock_id = $1 AND booking_id <> $2 AND pin IS NOT NULL
+           AND state IN ('issued', 'pending') AND (valid_until IS NULL OR valid_until > now())",
+    )
+    .bind(lock)
+    .bind(except)
+    .fetch_all(db)
+    .await
+}
+
+/// Locks the booking's row until the transaction ends and says whether it is still as `read`:
+/// intake cannot change it between this check and the commit, so a booking cancelled while
+/// its guest was being made never has its PIN announced.
+pub(crate) async fn still_as_read(
+    tx: &mut Transaction<'_, Postgres>,
+    read: &Booking,
+) -> Result<bool, sqlx::Error> {
+    let now: Option<(
+        BookingStatus,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        SpaceId,
+        String,
+        String,
+    )> = sqlx::query_as(
+        "SELECT status, starts_at, ends_at, space_id, patron_name, patron_email
+             FROM bookings WHERE booking_id = $1 FOR SHARE",
+    )
+    .bind(&read.booking_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(
+        now.is_some_and(|(status, starts_at, ends_at, space_id, name, email)| {
+            status == read.status
+                && starts_at == read.window.starts_at()
+                && ends_at == read.window.ends_at()
+                && space_id == read.space_id
+                && name == read.patron.name
+                && email == read.patron.email
+        }),
+    )
+}
+
+/// The PIN works: record its window, version, zone and the patron it is announced to.
 pub(crate) async fn mark_issued(
     tx: &mut Transaction<'_, Postgres>,
     booking: &Booking,
@@ -223,8 +296,9 @@ pub(crate) async fn mark_issued(
 ) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar(
         "UPDATE booking_pins SET state = 'issued', pin_version = pin_version + 1, space_id = $2,
-             valid_from = $3, valid_until = $4, time_zone = $5, last_error = NULL,
-             create_requested_at = NULL, updated_at = now()
+             valid_from = $3, valid_until = $4, time_zone = $5, patron_name = $6, patron_email = $7,
+             last_error = NULL, create_requested_at = NULL, reissue_requested_at = NULL,
+             updated_at = now()
          WHERE booking_id = $1 RETURNING pin_version",
     )
     .bind(&booking.booking_id)
@@ -232,8 +306,28 @@ pub(crate) async fn mark_issued(
     .bind(validity.valid_from)
     .bind(validity.valid_until)
     .bind(zone.name())
+    .bind(&booking.patron.name)
+    .bind(&booking.patron.email)
     .fetch_one(&mut **tx)
     .await
+}
+
+/// A failure that does not change what the door does (a revocation still being retried):
+/// kept on the record and in its history, the state left as it is.
+pub(crate) async fn note_error(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: &BookingId,
+    state: PinState,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE booking_pins SET last_error = $2, updated_at = now() WHERE booking_id = $1",
+    )
+    .bind(booking_id)
+    .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    history(tx, booking_id, state, error).await
 }
 
 pub(crate) async fn mark_failed(

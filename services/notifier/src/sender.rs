@@ -11,7 +11,8 @@ use lettre::{
 use lockbridge_shared::{
     domain::PinState,
     events::{Envelope, PinIssuedData},
-    jobs::{Job, JobError, JobHandler},
+    failures::{self, FailureKind, Report, RetryWith},
+    jobs::{Escalation, Job, JobError, JobHandler},
 };
 use sqlx::PgPool;
 
@@ -53,17 +54,33 @@ impl JobHandler for PinEmailSender {
             .map_err(|error| job_error(&error, &job.payload.data.patron.email))
     }
 
-    async fn gave_up(&self, job: &Job<EmailJob>, error: &JobError) -> Result<(), sqlx::Error> {
-        // The job row keeps the reason (last_error); staff alerting builds on this later.
+    async fn escalate(
+        &self,
+        job: &Job<EmailJob>,
+        error: &JobError,
+    ) -> Result<Escalation, sqlx::Error> {
         let pin = &job.payload.data;
-        tracing::error!(
-            booking_id = %pin.booking_id,
-            pin_version = pin.pin_version,
-            correlation_id = %job.payload.correlation_id,
-            %error,
-            "gave up emailing the patron their PIN: staff must tell them"
+        let reason = format!(
+            "the PIN email to the patron was given up: {error}. Tell them their PIN another way \
+             (the admin shows it)"
         );
-        Ok(())
+        let mut tx = self.pool.begin().await?;
+        failures::report(
+            &mut tx,
+            Report {
+                kind: FailureKind::EmailNotSent,
+                booking_id: Some(&pin.booking_id),
+                reason: &reason,
+                attempts: job.attempt,
+                retry: RetryWith::Job {
+                    queue: Self::QUEUE,
+                    key: &job.key,
+                },
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Escalation::Stop)
     }
 }
 

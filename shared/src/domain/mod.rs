@@ -40,6 +40,8 @@ pub enum PinState {
     Issued,
     Failed,
     Revoked,
+    /// The booking ended before a PIN was needed: nothing was made or sent.
+    Expired,
 }
 
 /// The patron's contact details as the booking system sent them.

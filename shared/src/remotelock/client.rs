@@ -109,24 +109,32 @@ impl RemoteLockClient {
             .await
     }
 
-    /// Every guest named exactly `name`, whatever its status, oldest first.
+    /// The newest guests named exactly `name`, whatever their status, newest first: one page,
+    /// one request. Names carry the booking id, so only the attempts lockbridge itself made for
+    /// one booking share a name; paging through the account would spend its rate limit.
     pub async fn find_access_guests(
         &self,
         name: &str,
     ) -> Result<Vec<AccessGuest>, RemoteLockError> {
-        let mut collection = self.url(&["access_persons"]);
-        collection
-            .query_pairs_mut()
+        let mut url = self.url(&["access_persons"]);
+        url.query_pairs_mut()
             .append_pair("type", "access_guest")
             .append_pair("attributes[name]", name)
-            .append_pair("sort", "created_at")
+            .append_pair("sort", "-created_at")
             // Without a status filter RemoteLock lists only current and upcoming guests.
             .extend_pairs(
                 GuestStatus::ALL
                     .iter()
                     .map(|status| ("attributes[status][]", status.as_str())),
-            );
-        let mut guests: Vec<AccessGuest> = self.get_all(collection).await?;
+            )
+            .append_pair("page", "1")
+            .append_pair("per_page", &PER_PAGE.to_string());
+        let body = self.call(Method::GET, url, None::<&()>).await?;
+        let mut guests: Vec<AccessGuest> = decode::<Page<AccessGuest>>(&body)?
+            .data
+            .into_iter()
+            .map(|record| record.0)
+            .collect();
         // The name filter is RemoteLock's generic attribute filter, not documented for names:
         // make sure.
         guests.retain(|guest| guest.name == name);
@@ -320,9 +328,13 @@ impl RemoteLockClient {
             .request(method.clone(), url.clone())
             .bearer_auth(token.expose_secret())
             .header(ACCEPT, MEDIA_TYPE);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+        // RemoteLock requires a JSON body on every write (remotelock-api.md §1.3), even one
+        // with nothing to say, such as a deactivation.
+        request = match body {
+            Some(body) => request.json(body),
+            None if is_write(method) => request.json(&serde_json::Map::new()),
+            None => request,
+        };
         self.pacer.ready().await;
         let started = Instant::now();
         let response = request.send().await.map_err(transport)?;
@@ -347,6 +359,10 @@ impl RemoteLockClient {
             Err(error_from_answer(status, &answer, window))
         }
     }
+}
+
+fn is_write(method: &Method) -> bool {
+    [Method::POST, Method::PUT, Method::PATCH].contains(method)
 }
 
 /// The client for both hosts: bounded in time, and never following a redirect with our

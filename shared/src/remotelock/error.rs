@@ -103,21 +103,29 @@ impl RemoteLockError {
         }
     }
 
-    /// RemoteLock refused the PIN because another person holds it: pick another and retry.
+    /// RemoteLock refused the PIN because another person holds it (in the account or on the
+    /// device: the scope is not documented): pick another and retry. The wording is not
+    /// documented either; seen are `pin: has already been taken` on a create and, on a grant,
+    /// a message about the record as a whole such as "PIN is already used on this device".
     pub fn is_pin_taken(&self) -> bool {
         let Self::Validation { errors, .. } = self else {
             return false;
         };
-        errors
-            .iter()
-            .filter(|error| error.attribute.as_deref() == Some("pin"))
-            .flat_map(|error| &error.messages)
-            .any(|message| {
+        let says_taken = |message: &str| {
+            ["taken", "already", "duplicate", "in use", "conflict"]
+                .iter()
+                .any(|hint| message.contains(hint))
+        };
+        errors.iter().any(|error| {
+            error.messages.iter().any(|message| {
                 let message = message.to_ascii_lowercase();
-                ["taken", "already", "duplicate", "in use"]
-                    .iter()
-                    .any(|hint| message.contains(hint))
+                match error.attribute.as_deref() {
+                    Some("pin") => says_taken(&message),
+                    None => message.contains("pin") && says_taken(&message),
+                    Some(_) => false,
+                }
             })
+        })
     }
 }
 
@@ -160,6 +168,8 @@ mod tests {
         assert!(!validation(Some("pin"), "must contain only digits").is_pin_taken());
         assert!(!validation(Some("name"), "has already been taken").is_pin_taken());
         assert!(!validation(None, "has already been taken").is_pin_taken());
+        assert!(validation(None, "PIN is already used on this device").is_pin_taken());
+        assert!(!validation(None, "Name is already used").is_pin_taken());
     }
 
     #[test]

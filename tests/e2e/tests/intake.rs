@@ -369,6 +369,13 @@ async fn bad_bookings_get_a_problem_naming_the_field_and_change_nothing() {
         );
         assert_eq!(problem["field"], field, "{case}: {problem}");
         assert_eq!(problem["status"], expected.as_u16(), "{case}");
+        if expected == StatusCode::PAYLOAD_TOO_LARGE {
+            // The configured limit, not whatever number axum's message happened to end with.
+            assert_eq!(
+                problem["detail"], "the body may be at most 4096 bytes",
+                "{case}"
+            );
+        }
     }
 
     let malformed = intake

@@ -11,7 +11,9 @@ use std::{
 };
 
 use lockbridge_e2e::TestDatabase;
-use lockbridge_shared::jobs::{self, Job, JobError, JobHandler, OnConflict, RetryPolicy, Worker};
+use lockbridge_shared::jobs::{
+    self, Escalation, Job, JobError, JobHandler, OnConflict, RetryPolicy, Retrying, Worker,
+};
 use tokio_util::sync::CancellationToken;
 
 struct Counting {
@@ -37,8 +39,38 @@ impl JobHandler for Counting {
         Ok(())
     }
 
-    async fn gave_up(&self, _job: &Job<String>, _error: &JobError) -> Result<(), sqlx::Error> {
-        Ok(())
+    async fn escalate(
+        &self,
+        _job: &Job<String>,
+        _error: &JobError,
+    ) -> Result<Escalation, sqlx::Error> {
+        Ok(Escalation::Stop)
+    }
+}
+
+/// Refuses every run for good, and escalates as told.
+struct Refusing {
+    runs: AtomicUsize,
+    escalated: AtomicUsize,
+    then: Escalation,
+}
+
+impl JobHandler for Refusing {
+    type Payload = String;
+    const QUEUE: &'static str = "test";
+
+    async fn run(&self, _job: &Job<String>) -> Result<(), JobError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Err(JobError::Permanent("refused".into()))
+    }
+
+    async fn escalate(
+        &self,
+        _job: &Job<String>,
+        _error: &JobError,
+    ) -> Result<Escalation, sqlx::Error> {
+        self.escalated.fetch_add(1, Ordering::SeqCst);
+        Ok(self.then)
     }
 }
 
@@ -66,9 +98,9 @@ async fn enqueue(db: &TestDatabase, key: &str) {
     tx.commit().await.unwrap();
 }
 
-fn start(
+fn start<H: JobHandler>(
     db: &TestDatabase,
-    handler: &Arc<Counting>,
+    handler: &Arc<H>,
     lease: Duration,
     shutdown: &CancellationToken,
 ) {
@@ -185,5 +217,64 @@ async fn a_worker_that_lost_its_lease_abandons_the_run_and_leaves_the_job_to_its
         ("running", theirs),
         "the new holder's claim stands"
     );
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_escalated_job_stops_or_keeps_trying_as_its_handler_says_and_a_retry_runs_it_now() {
+    let db = TestDatabase::create().await;
+    let shutdown = CancellationToken::new();
+    let stopping = Arc::new(Refusing {
+        runs: AtomicUsize::new(0),
+        escalated: AtomicUsize::new(0),
+        then: Escalation::Stop,
+    });
+    start(&db, &stopping, Duration::from_secs(30), &shutdown);
+    enqueue(&db, "stops").await;
+    wait_for_state(&db, "stops", "failed").await;
+    assert_eq!(stopping.escalated.load(Ordering::SeqCst), 1);
+    shutdown.cancel();
+
+    let shutdown = CancellationToken::new();
+    let persistent = Arc::new(Refusing {
+        runs: AtomicUsize::new(0),
+        escalated: AtomicUsize::new(0),
+        then: Escalation::KeepTrying,
+    });
+    start(&db, &persistent, Duration::from_secs(30), &shutdown);
+    enqueue(&db, "persists").await;
+    for _ in 0..200 {
+        if persistent.escalated.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for_state(&db, "persists", "queued").await;
+    let (_, _, last_error) = state_of(&db, "persists").await;
+    assert_eq!(last_error.as_deref(), Some("refused"));
+    let waits: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM run_at - now())::float8 FROM jobs WHERE job_key = 'persists'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let longest = RetryPolicy::default().max_delay.as_secs_f64();
+    assert!(
+        waits > longest - 60.0,
+        "retried at the policy's longest delay, not given up: {waits}s"
+    );
+
+    // Staff retry: it runs again at once.
+    let retried = jobs::retry_now(&db.pool, "test", Retrying::Job("persists"))
+        .await
+        .unwrap();
+    assert_eq!(retried, 1);
+    for _ in 0..200 {
+        if persistent.runs.load(Ordering::SeqCst) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(persistent.runs.load(Ordering::SeqCst), 2);
     shutdown.cancel();
 }

@@ -314,9 +314,26 @@ async fn a_create_whose_answer_was_lost_is_not_repeated_and_can_be_found() {
     let found = client.find_access_guests(name).await.unwrap();
     assert_eq!(found.len(), 1);
     client.deactivate_access_guest(&found[0].id).await.unwrap();
+    let second_pin = Pin::parse("517302").unwrap();
+    let second = client
+        .create_access_guest(&NewAccessGuest {
+            name,
+            email: None,
+            pin: &second_pin,
+            window: &new_york_window(24),
+        })
+        .await
+        .unwrap();
+    let lookups_before = h.api_requests("/access_persons?").len();
     let found = client.find_access_guests(name).await.unwrap();
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].status, GuestStatus::Deactivated);
+    assert_eq!(
+        h.api_requests("/access_persons?").len() - lookups_before,
+        1,
+        "a lookup is one bounded request, not a walk through the account"
+    );
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].id, second.id, "newest first");
+    assert_eq!(found[1].status, GuestStatus::Deactivated);
     assert!(
         client
             .find_access_guests("lockbridge booking lc-9999")
