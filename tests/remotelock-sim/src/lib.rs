@@ -14,6 +14,7 @@ mod directory;
 mod envelope;
 mod errors;
 mod faults;
+mod json_writes;
 mod listing;
 mod oauth;
 mod person_input;
