@@ -468,3 +468,49 @@ async fn deleting_a_guest() {
     let snapshot = &api.sim.guests()[0];
     assert!(snapshot.deleted_at.is_some());
 }
+
+/// The client finds a create whose answer was lost by name, newest first, first page only.
+#[tokio::test]
+async fn newest_first_lookup_by_name_and_statuses() {
+    let api = Api::start().await;
+    let oldest = api.guest("Lost Create", "4821").await;
+    api.guest("Someone Else", "6093").await;
+    let middle = api.guest("Lost Create", "7140").await;
+    let mut past = guest_attributes("Lost Create", "5190");
+    past["starts_at"] = json!("2020-01-02T16:04:00");
+    past["ends_at"] = json!("2020-01-03T11:00:00");
+    assert_eq!(api.create_guest(past).await.status(), 201); // expired: not asked for
+    api.sim.add_access_user("Lost Create", "8362", None); // a user: other type
+    let newest = api.guest("Lost Create", "2957").await;
+    assert_eq!(
+        api.deactivate(middle["id"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+
+    // All of these were created within the same second or so: order must still hold.
+    let lookup = "/access_persons?type=access_guest&attributes[name]=Lost%20Create\
+        &attributes[status][]=upcoming&attributes[status][]=current\
+        &attributes[status][]=deactivated&sort=-created_at&per_page=2&page=1";
+    let found = body(api.get(lookup).await).await;
+    let ids: Vec<&Value> = found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| &g["id"])
+        .collect();
+    assert_eq!(ids, [&newest["id"], &middle["id"]]);
+    assert_eq!(
+        found["meta"],
+        json!({"page": 1, "per_page": 2, "total_count": 3, "total_pages": 2})
+    );
+    let second_page = body(api.get(&lookup.replace("page=1", "page=2")).await).await;
+    assert_eq!(second_page["data"][0]["id"], oldest["id"]);
+    let oldest_first = body(
+        api.get(&lookup.replace("sort=-created_at", "sort=created_at"))
+            .await,
+    )
+    .await;
+    assert_eq!(oldest_first["data"][0]["id"], oldest["id"]);
+}
