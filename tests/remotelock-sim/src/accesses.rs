@@ -73,7 +73,8 @@ pub async fn show(
 }
 
 /// Grant → 201. Granting the same record twice to one person is a 409 (our reading of the
-/// documented "duplicate resource" code).
+/// documented "duplicate resource" code). A person's PIN is judged for the locks the grant
+/// reaches (`pin_conflicts`): with device-scoped uniqueness this is where clashes show.
 pub async fn create(
     State(state): State<AppState>,
     Path(person_id): Path<String>,
