@@ -12,6 +12,7 @@ use crate::envelope::{ApiBase, Collection, RequestBody, Resource, Single, resour
 use crate::errors::{ApiError, ApiResult, Violations};
 use crate::listing::{ListQuery, ListSpec};
 use crate::person_input::{PersonDraft, PersonInput};
+use crate::pin_conflicts::{PinGuard, Stage};
 use crate::state::AppState;
 use crate::wall_clock;
 
@@ -84,8 +85,8 @@ pub async fn create(
     let mut directory = state.directory();
     draft.validate(
         pin_change,
-        &state.pins,
-        |pin| directory.pin_in_use(pin, None, local_now),
+        &PinGuard::new(&state, &directory, local_now),
+        &Stage::Create,
         violations,
         attributes,
     )?;
@@ -121,8 +122,8 @@ pub async fn update(
     let pin_change = draft.apply(input);
     draft.validate(
         pin_change,
-        &state.pins,
-        |pin| directory.pin_in_use(pin, Some(id), local_now),
+        &PinGuard::new(&state, &directory, local_now),
+        &Stage::Update { person: id },
         violations,
         attributes,
     )?;

@@ -13,6 +13,7 @@ use crate::directory::{Access, Accessible, AccessibleType, PersonType};
 use crate::envelope::{ApiBase, Collection, RequestBody, Resource, Single, resource_id, timestamp};
 use crate::errors::{ApiError, ApiResult, Violations};
 use crate::listing::{ListQuery, ListSpec};
+use crate::pin_conflicts::{PinGuard, Stage};
 use crate::state::AppState;
 use crate::wall_clock;
 
@@ -72,7 +73,8 @@ pub async fn show(
 }
 
 /// Grant → 201. Granting the same record twice to one person is a 409 (our reading of the
-/// documented "duplicate resource" code).
+/// documented "duplicate resource" code). A person's PIN is judged for the locks the grant
+/// reaches (`pin_conflicts`): with device-scoped uniqueness this is where clashes show.
 pub async fn create(
     State(state): State<AppState>,
     Path(person_id): Path<String>,
@@ -81,10 +83,10 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Single>)> {
     let person_id = resource_id(&person_id)?;
     let mut directory = state.directory();
-    let person_type = directory
+    let person = directory
         .person(person_id)
-        .ok_or_else(ApiError::not_found)?
-        .person_type();
+        .ok_or_else(ApiError::not_found)?;
+    let (person_type, pin) = (person.person_type(), person.pin.clone());
     let grant = GrantInput::parse(&body.attributes)?;
     let accessible = resolve(&state.catalog, &grant.accessible_type, &grant.accessible_id)?;
     if directory
@@ -96,6 +98,19 @@ pub async fn create(
             "The access person already has access to this accessible",
             "duplicate_resource",
         ));
+    }
+    if let Some(pin) = pin {
+        let pins = PinGuard::new(&state, &directory, state.local_now());
+        let locks = state.catalog.locks_reached(accessible);
+        let stage = Stage::Grant {
+            person: person_id,
+            locks: locks.iter().map(|lock| lock.id).collect(),
+        };
+        let mut violations = Violations::default();
+        if pins.clashes(&pin, &stage) {
+            pins.report_conflict(&mut violations);
+        }
+        violations.into_result(&body.attributes)?;
     }
     let now = Utc::now();
     let access = Access {
@@ -225,18 +240,10 @@ pub fn access_resource(
     person_type: PersonType,
     base: &ApiBase,
 ) -> Resource {
-    let (devices, accessible_path) = match access.accessible.kind {
-        AccessibleType::Lock => (
-            catalog
-                .lock(access.accessible.id)
-                .into_iter()
-                .collect::<Vec<_>>(),
-            format!("/devices/{}", access.accessible.id),
-        ),
-        AccessibleType::Location => (
-            catalog.locks_at(access.accessible.id).collect(),
-            format!("/locations/{}", access.accessible.id),
-        ),
+    let devices = catalog.locks_reached(access.accessible);
+    let accessible_path = match access.accessible.kind {
+        AccessibleType::Lock => format!("/devices/{}", access.accessible.id),
+        AccessibleType::Location => format!("/locations/{}", access.accessible.id),
     };
     let synced = devices.iter().filter(|d| d.connected).count();
     let attributes = json!({

@@ -6,6 +6,8 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use uuid::{Uuid, uuid};
 
+use crate::directory::{Accessible, AccessibleType};
+
 /// Ids and key facts of the seeded records, for tests and the demo.
 #[derive(Debug, Clone, Serialize)]
 pub struct Seed {
@@ -210,6 +212,15 @@ impl Catalog {
         self.locks
             .iter()
             .filter(move |l| l.location_id == location_id)
+    }
+
+    /// The locks an access to `accessible` reaches: the lock itself, or every lock of the
+    /// location.
+    pub fn locks_reached(&self, accessible: Accessible) -> Vec<&Lock> {
+        match accessible.kind {
+            AccessibleType::Lock => self.lock(accessible.id).into_iter().collect(),
+            AccessibleType::Location => self.locks_at(accessible.id).collect(),
+        }
     }
 
     /// The zone in which guest windows are judged (current/upcoming/expired).

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use crate::pin_conflicts::{PinConflictError, PinUniqueness};
+
 /// Listen address of the binary when `REMOTELOCK_SIM_LISTEN` is not set.
 pub const DEFAULT_BIN_LISTEN: &str = "127.0.0.1:4010";
 
@@ -22,6 +24,13 @@ pub struct SimConfig {
     pub bad_token_status: u16,
     /// Accepted PIN lengths (third-party statement: 4 to 10 digits).
     pub pin_digits: RangeInclusive<usize>,
+    /// Where PINs must be unique and when that is checked (unknown, §3.5).
+    pub pin_uniqueness: PinUniqueness,
+    /// The shape of the 422 for a PIN held by someone else.
+    pub pin_conflict_error: PinConflictError,
+    /// Refuse runs like 1234 / 9876 and repeats like 1111 (partners report sequential codes
+    /// being rejected).
+    pub reject_guessable_pins: bool,
 }
 
 impl Default for SimConfig {
@@ -34,6 +43,9 @@ impl Default for SimConfig {
             access_token_ttl: Duration::from_secs(7200),
             bad_token_status: 403,
             pin_digits: 4..=10,
+            pin_uniqueness: PinUniqueness::Account,
+            pin_conflict_error: PinConflictError::PinTaken,
+            reject_guessable_pins: true,
         }
     }
 }
@@ -94,6 +106,31 @@ impl SimConfig {
             })?,
             None => defaults.pin_digits,
         };
+        let pin_uniqueness = choose(
+            var,
+            "REMOTELOCK_SIM_PIN_UNIQUENESS",
+            &[
+                ("account", PinUniqueness::Account),
+                ("device", PinUniqueness::DeviceAtGrant),
+                ("none", PinUniqueness::None),
+            ],
+        )?
+        .unwrap_or(defaults.pin_uniqueness);
+        let pin_conflict_error = choose(
+            var,
+            "REMOTELOCK_SIM_PIN_CONFLICT_ERROR",
+            &[
+                ("taken", PinConflictError::PinTaken),
+                ("device", PinConflictError::UsedOnDevice),
+            ],
+        )?
+        .unwrap_or(defaults.pin_conflict_error);
+        let reject_guessable_pins = choose(
+            var,
+            "REMOTELOCK_SIM_REJECT_GUESSABLE_PINS",
+            &[("true", true), ("false", false)],
+        )?
+        .unwrap_or(defaults.reject_guessable_pins);
 
         Ok(Self {
             listen,
@@ -103,8 +140,38 @@ impl SimConfig {
             access_token_ttl,
             bad_token_status,
             pin_digits,
+            pin_uniqueness,
+            pin_conflict_error,
+            reject_guessable_pins,
         })
     }
+}
+
+/// The option named by a variable's value (case-insensitive), `None` when it is unset.
+fn choose<T: Copy>(
+    var: impl Fn(&'static str) -> Option<String>,
+    variable: &'static str,
+    options: &[(&str, T)],
+) -> Result<Option<T>, ConfigError> {
+    let Some(value) = var(variable) else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    options
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(value))
+        .map(|(_, option)| Some(*option))
+        .ok_or_else(|| ConfigError {
+            variable,
+            problem: format!(
+                "{value:?} is not one of {}",
+                options
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .collect::<Vec<_>>()
+                    .join("|")
+            ),
+        })
 }
 
 /// `"4-10"` → `4..=10`; lengths start at 1.
@@ -133,6 +200,9 @@ mod tests {
         assert_eq!(config.listen.to_string(), DEFAULT_BIN_LISTEN);
         assert_eq!(config.bad_token_status, 403);
         assert_eq!(config.pin_digits, 4..=10);
+        assert_eq!(config.pin_uniqueness, PinUniqueness::Account);
+        assert_eq!(config.pin_conflict_error, PinConflictError::PinTaken);
+        assert!(config.reject_guessable_pins);
     }
 
     #[test]
@@ -142,15 +212,26 @@ mod tests {
             ("REMOTELOCK_SIM_BAD_TOKEN_STATUS", "401"),
             ("REMOTELOCK_SIM_PIN_DIGITS", "6-8"),
             ("REMOTELOCK_SIM_ACCESS_TOKEN_TTL_SECS", "60"),
+            ("REMOTELOCK_SIM_PIN_UNIQUENESS", "Device"),
+            ("REMOTELOCK_SIM_PIN_CONFLICT_ERROR", "device"),
+            ("REMOTELOCK_SIM_REJECT_GUESSABLE_PINS", "false"),
         ])
         .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.bad_token_status, 401);
         assert_eq!(config.pin_digits, 6..=8);
         assert_eq!(config.access_token_ttl, Duration::from_secs(60));
+        assert_eq!(config.pin_uniqueness, PinUniqueness::DeviceAtGrant);
+        assert_eq!(config.pin_conflict_error, PinConflictError::UsedOnDevice);
+        assert!(!config.reject_guessable_pins);
+        let none = from(&[("REMOTELOCK_SIM_PIN_UNIQUENESS", "none")]).unwrap();
+        assert_eq!(none.pin_uniqueness, PinUniqueness::None);
 
         assert!(from(&[("REMOTELOCK_SIM_PIN_DIGITS", "8-6")]).is_err());
         assert!(from(&[("REMOTELOCK_SIM_BAD_TOKEN_STATUS", "200")]).is_err());
         assert!(from(&[("REMOTELOCK_SIM_LISTEN", "nowhere")]).is_err());
+        assert!(from(&[("REMOTELOCK_SIM_PIN_UNIQUENESS", "lock")]).is_err());
+        assert!(from(&[("REMOTELOCK_SIM_PIN_CONFLICT_ERROR", "pin")]).is_err());
+        assert!(from(&[("REMOTELOCK_SIM_REJECT_GUESSABLE_PINS", "yes")]).is_err());
     }
 }

@@ -2,15 +2,18 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::catalog::Seed;
 use crate::directory::{AccessSnapshot, GuestSnapshot};
 use crate::faults::{Fault, FaultKind};
+use crate::pin_conflicts::PinCheck;
 use crate::request_log::RequestRecord;
 use crate::state::AppState;
 use crate::tokens::TokenPair;
@@ -24,6 +27,9 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/faults", post(inject_fault))
         .route("/_sim/tokens", post(mint_tokens))
         .route("/_sim/tokens/expire", post(expire_tokens))
+        .route("/_sim/pins/refuse", post(refuse_pins))
+        .route("/_sim/access_users", post(add_access_user))
+        .route("/_sim/locks/{id}/live_guests", get(live_guests_on_lock))
 }
 
 #[derive(Serialize)]
@@ -113,4 +119,41 @@ async fn mint_tokens(State(state): State<AppState>) -> (StatusCode, Json<TokenPa
 async fn expire_tokens(State(state): State<AppState>) -> StatusCode {
     state.tokens.expire_access_tokens();
     StatusCode::NO_CONTENT
+}
+
+/// `{"count": 2, "at": "grant"}`; `at` is `create`, `update` or `grant`.
+#[derive(Debug, Deserialize)]
+struct RefusePins {
+    count: u32,
+    at: PinCheck,
+}
+
+async fn refuse_pins(State(state): State<AppState>, Json(spec): Json<RefusePins>) -> StatusCode {
+    state.pin_refusals.add(spec.count, spec.at);
+    StatusCode::NO_CONTENT
+}
+
+/// `{"name": "Facilities", "pin": "4711", "lock_id": "<seeded lock id>"}`; `lock_id` optional.
+#[derive(Debug, Deserialize)]
+struct OutsideUser {
+    name: String,
+    pin: String,
+    lock_id: Option<Uuid>,
+}
+
+async fn add_access_user(
+    State(state): State<AppState>,
+    Json(user): Json<OutsideUser>,
+) -> Result<(StatusCode, Json<Value>), StatusCode> {
+    let id = state
+        .add_access_user(&user.name, &user.pin, user.lock_id)
+        .ok_or(StatusCode::NOT_FOUND)?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+async fn live_guests_on_lock(
+    State(state): State<AppState>,
+    Path(lock_id): Path<Uuid>,
+) -> Json<Vec<GuestSnapshot>> {
+    Json(state.live_guests_on_lock(lock_id))
 }

@@ -4,6 +4,8 @@ use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::catalog::Catalog;
+
 /// Derived at read time from the window (remotelock-api.md §3.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,6 +85,23 @@ impl AccessPerson {
             PersonKind::User { .. } => PersonType::User,
             PersonKind::Guest { .. } => PersonType::Guest,
         }
+    }
+
+    fn guest_snapshot(&self, local_now: NaiveDateTime) -> Option<GuestSnapshot> {
+        let PersonKind::Guest { window } = &self.kind else {
+            return None;
+        };
+        Some(GuestSnapshot {
+            id: self.id.to_string(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            pin: self.pin.clone(),
+            starts_at: window.starts_at,
+            ends_at: window.ends_at,
+            status: self.status(local_now),
+            created_at: self.created_at,
+            deleted_at: self.deleted_at,
+        })
     }
 
     /// `local_now` is the current wall-clock time in the account's primary zone.
@@ -191,11 +210,49 @@ impl Directory {
         true
     }
 
-    /// Whether a live person other than `except` holds `pin`.
-    pub fn pin_in_use(&self, pin: &str, except: Option<Uuid>, local_now: NaiveDateTime) -> bool {
-        self.persons().any(|p| {
+    /// Live persons other than `except` holding `pin`.
+    fn live_holders<'a>(
+        &'a self,
+        pin: &'a str,
+        except: Option<Uuid>,
+        local_now: NaiveDateTime,
+    ) -> impl Iterator<Item = &'a AccessPerson> {
+        self.persons().filter(move |p| {
             Some(p.id) != except && p.pin.as_deref() == Some(pin) && p.status(local_now).is_live()
         })
+    }
+
+    /// Whether a live person other than `except` holds `pin`.
+    pub fn pin_in_use(&self, pin: &str, except: Option<Uuid>, local_now: NaiveDateTime) -> bool {
+        self.live_holders(pin, except, local_now).next().is_some()
+    }
+
+    /// Whether a live person other than `except` holding `pin` reaches one of `locks`,
+    /// directly or through a location.
+    pub fn pin_on_locks(
+        &self,
+        catalog: &Catalog,
+        pin: &str,
+        locks: &[Uuid],
+        except: Uuid,
+        local_now: NaiveDateTime,
+    ) -> bool {
+        self.live_holders(pin, Some(except), local_now)
+            .any(|holder| self.reaches_any(catalog, holder.id, locks))
+    }
+
+    /// The locks a person's accesses reach.
+    pub fn locks_of(&self, catalog: &Catalog, person_id: Uuid) -> Vec<Uuid> {
+        self.accesses_of(person_id)
+            .flat_map(|a| catalog.locks_reached(a.accessible))
+            .map(|lock| lock.id)
+            .collect()
+    }
+
+    fn reaches_any(&self, catalog: &Catalog, person_id: Uuid, locks: &[Uuid]) -> bool {
+        self.locks_of(catalog, person_id)
+            .iter()
+            .any(|lock| locks.contains(lock))
     }
 
     pub fn accesses(&self) -> impl Iterator<Item = &Access> {
@@ -228,20 +285,22 @@ impl Directory {
     pub fn guest_snapshots(&self, local_now: NaiveDateTime) -> Vec<GuestSnapshot> {
         self.persons
             .iter()
-            .filter_map(|p| match &p.kind {
-                PersonKind::Guest { window } => Some(GuestSnapshot {
-                    id: p.id.to_string(),
-                    name: p.name.clone(),
-                    email: p.email.clone(),
-                    pin: p.pin.clone(),
-                    starts_at: window.starts_at,
-                    ends_at: window.ends_at,
-                    status: p.status(local_now),
-                    created_at: p.created_at,
-                    deleted_at: p.deleted_at,
-                }),
-                PersonKind::User { .. } => None,
+            .filter_map(|p| p.guest_snapshot(local_now))
+            .collect()
+    }
+
+    /// Guests still able to open `lock_id`: upcoming or current, with an access reaching it.
+    pub fn live_guests_on_lock(
+        &self,
+        catalog: &Catalog,
+        lock_id: Uuid,
+        local_now: NaiveDateTime,
+    ) -> Vec<GuestSnapshot> {
+        self.persons()
+            .filter(|p| {
+                p.status(local_now).is_live() && self.reaches_any(catalog, p.id, &[lock_id])
             })
+            .filter_map(|p| p.guest_snapshot(local_now))
             .collect()
     }
 

@@ -3,9 +3,8 @@
 
 use std::fmt::Display;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::extract::FromRequestParts;
+use axum::http::header::HOST;
 use axum::http::request::Parts;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -13,6 +12,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::errors::{ApiError, ApiResult};
+use crate::json_writes::JsonObject;
 use crate::state::AppState;
 
 /// `created_at`/`updated_at` and friends: UTC, `Z`, no fractional seconds.
@@ -116,45 +116,22 @@ impl FromRequestParts<AppState> for ApiBase {
     }
 }
 
-/// A write request's body: `{"type": ..., "attributes": {...}}`.
-///
-/// `Content-Type: application/json` is required (§1.3); what the real API answers otherwise is
-/// not documented, we choose 415. Malformed JSON and a missing `attributes` object are 400.
+/// A write request's body: `{"type": ..., "attributes": {...}}`. Media type and JSON syntax
+/// were checked by [`crate::json_writes`]; a missing `attributes` object is 400.
 #[derive(Debug)]
 pub struct RequestBody {
     pub kind: Option<String>,
     pub attributes: Map<String, Value>,
 }
 
-impl<S: Send + Sync> FromRequest<S> for RequestBody {
+impl<S: Send + Sync> FromRequestParts<S> for RequestBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
-            return Err(ApiError::general(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Type must be application/json",
-                "unsupported_media_type",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-        let root = match serde_json::from_slice(&bytes) {
-            Ok(Value::Object(root)) => root,
-            Ok(_) => {
-                return Err(ApiError::bad_request(
-                    "The request body must be a JSON object",
-                ));
-            }
-            Err(e) => return Err(ApiError::bad_request(format!("Malformed JSON: {e}"))),
-        };
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let JsonObject(root) = parts
+            .extensions
+            .remove()
+            .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
         Self::from_root(root)
     }
 }

@@ -14,9 +14,11 @@ mod directory;
 mod envelope;
 mod errors;
 mod faults;
+mod json_writes;
 mod listing;
 mod oauth;
 mod person_input;
+mod pin_conflicts;
 mod pins;
 mod rate_limit;
 mod request_log;
@@ -37,6 +39,7 @@ pub use catalog::{Seed, SeedLocation, SeedLock};
 pub use config::{ConfigError, DEFAULT_BIN_LISTEN, SimConfig};
 pub use directory::{AccessSnapshot, GuestSnapshot, PersonStatus};
 pub use faults::{Fault, FaultKind};
+pub use pin_conflicts::{PinCheck, PinConflictError, PinUniqueness};
 pub use request_log::RequestRecord;
 pub use tokens::TokenPair;
 
@@ -112,6 +115,28 @@ impl SimHandle {
         self.state.accesses()
     }
 
+    /// Door truth: the guests that can open `lock_id` now or later (upcoming or current,
+    /// not deleted, holding an access to the lock or to its location), in creation order.
+    pub fn live_guests_on_lock(&self, lock_id: &str) -> Vec<GuestSnapshot> {
+        self.state.live_guests_on_lock(seeded_lock_id(lock_id))
+    }
+
+    /// The next `count` requests at stage `at` that carry a well-formed PIN (create, update)
+    /// or grant a person holding one are refused with the PIN-conflict 422, as if someone
+    /// else held the PIN. `generate_pin` is never refused: the server picks a free PIN.
+    pub fn refuse_next_pins(&self, count: u32, at: PinCheck) {
+        self.state.pin_refusals.add(count, at);
+    }
+
+    /// Puts an `access_user` that lockbridge does not know about into the account, holding
+    /// `pin` (no PIN rule applies) and, with `lock_id`, access to that lock. Returns its id.
+    pub fn add_access_user(&self, name: &str, pin: &str, lock_id: Option<&str>) -> String {
+        self.state
+            .add_access_user(name, pin, lock_id.map(seeded_lock_id))
+            .expect("seeded lock id")
+            .to_string()
+    }
+
     pub fn inject(&self, fault: Fault) {
         self.state.faults.push(fault);
     }
@@ -133,4 +158,10 @@ impl SimHandle {
     pub fn shutdown(&self) {
         self.state.shutdown.cancel();
     }
+}
+
+/// Test-API lock ids are the seed's; anything else is a bug in the test.
+fn seeded_lock_id(raw: &str) -> uuid::Uuid {
+    raw.parse()
+        .unwrap_or_else(|_| panic!("{raw:?} is not a lock id of the seed"))
 }

@@ -55,6 +55,17 @@ impl SortKey {
         }
     }
 
+    /// `created_at` is shown to the second, but the real API stores finer times: records
+    /// created within one second still sort by creation, in the key's direction, so that
+    /// `sort=-created_at` really lists the newest first. Positions are creation order.
+    fn created_at_tie(&self, a_position: usize, b_position: usize) -> Ordering {
+        match self.attribute.as_str() {
+            "created_at" if self.descending => b_position.cmp(&a_position),
+            "created_at" => a_position.cmp(&b_position),
+            _ => Ordering::Equal,
+        }
+    }
+
     fn compare(&self, a: &Resource, b: &Resource) -> Ordering {
         let ordering = compare_values(a.attribute(&self.attribute), b.attribute(&self.attribute));
         if self.descending {
@@ -122,7 +133,7 @@ impl ListQuery {
         }
     }
 
-    /// Filters, sorts and cuts out the requested page.
+    /// Filters, sorts and cuts out the requested page; `resources` come in creation order.
     pub fn apply(&self, spec: &ListSpec, mut resources: Vec<Resource>) -> ApiResult<Collection> {
         resources.retain(|r| self.matches(r));
 
@@ -141,17 +152,19 @@ impl ListQuery {
                 spec.sortable.join(", ")
             )));
         }
-        // Stable sort: ties keep creation order.
-        resources.sort_by(|a, b| {
+        // Stable sort: other ties keep creation order.
+        let mut indexed: Vec<(usize, Resource)> = resources.into_iter().enumerate().collect();
+        indexed.sort_by(|(i, a), (j, b)| {
             sort.iter()
-                .map(|key| key.compare(a, b))
+                .map(|key| key.compare(a, b).then_with(|| key.created_at_tie(*i, *j)))
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
         });
 
-        let total_count = resources.len();
-        let data = resources
+        let total_count = indexed.len();
+        let data = indexed
             .into_iter()
+            .map(|(_, resource)| resource)
             .skip((self.page - 1) * self.per_page)
             .take(self.per_page)
             .collect();
@@ -254,6 +267,27 @@ mod tests {
             resource("3", "c", 30),
         ];
         assert_eq!(ids(&query.apply(&SPEC, all).unwrap()), ["3", "1"]);
+    }
+
+    #[test]
+    fn created_at_ties_follow_creation_in_the_sort_direction() {
+        let same_second = |id: &str| {
+            Resource::new(
+                "access_guest",
+                id,
+                json!({"created_at": "2030-01-01T00:00:00Z"}),
+                String::new(),
+            )
+        };
+        let all = || vec![same_second("1"), same_second("2"), same_second("3")];
+        let spec = ListSpec {
+            sortable: &["created_at"],
+            default_sort: "created_at",
+        };
+        let newest = ListQuery::parse("sort=-created_at").unwrap();
+        assert_eq!(ids(&newest.apply(&spec, all()).unwrap()), ["3", "2", "1"]);
+        let oldest = ListQuery::parse("").unwrap();
+        assert_eq!(ids(&oldest.apply(&spec, all()).unwrap()), ["1", "2", "3"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::directory::{AccessPerson, GuestWindow, PersonKind, PersonType};
 use crate::errors::{ApiError, ApiResult, Violations};
-use crate::pins::PinPolicy;
+use crate::pin_conflicts::{PinGuard, Stage};
 use crate::wall_clock;
 
 /// An optional attribute as sent: `None` = not sent, `Some(None)` = sent empty (clears it).
@@ -165,12 +165,12 @@ impl PersonDraft {
     }
 
     /// Reports every problem as one 422 echoing `attributes`; when all is well and asked
-    /// for, picks a fresh PIN that `in_use` does not know (nor the person's current one).
+    /// for, picks a fresh PIN that no live person holds (nor the person's current one).
     pub fn validate(
         &mut self,
         pin_change: PinChange,
-        policy: &PinPolicy,
-        in_use: impl Fn(&str) -> bool,
+        pins: &PinGuard,
+        stage: &Stage,
         mut violations: Violations,
         attributes: &Map<String, Value>,
     ) -> ApiResult<()> {
@@ -196,9 +196,9 @@ impl PersonDraft {
             );
         }
         if let (PinChange::Set, Some(pin)) = (pin_change, &self.pin) {
-            match policy.check(pin) {
+            match pins.policy().check(pin) {
                 Err(message) => violations.on("pin", &message),
-                Ok(()) if in_use(pin) => violations.on("pin", "has already been taken"),
+                Ok(()) if pins.clashes(pin, stage) => pins.report_conflict(&mut violations),
                 Ok(()) => {}
             }
         }
@@ -206,8 +206,9 @@ impl PersonDraft {
 
         if pin_change == PinChange::Generate {
             let current = self.pin.take();
-            let fresh = policy
-                .generate(|pin| in_use(pin) || current.as_deref() == Some(pin))
+            let fresh = pins
+                .policy()
+                .generate(|pin| pins.in_use(pin, stage) || current.as_deref() == Some(pin))
                 .ok_or_else(|| {
                     ApiError::invalid(
                         attributes,

@@ -1,5 +1,7 @@
 //! Wires routes and middleware. API requests pass, outermost first: request log → rate limit
-//! (so every API answer carries the headers) → faults → version negotiation → bearer token.
+//! (so every API answer carries the headers) → faults → version negotiation → bearer token →
+//! JSON writes (Content-Type and body of POST/PUT/PATCH; after the token, as Rails checks it
+//! before parsing params).
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -9,8 +11,8 @@ use axum::routing::{get, put};
 use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::{
-    access_persons, accesses, account, auth, control, devices, faults, oauth, rate_limit,
-    request_log, version,
+    access_persons, accesses, account, auth, control, devices, faults, json_writes, oauth,
+    rate_limit, request_log, version,
 };
 
 pub fn build(state: AppState) -> Router {
@@ -57,6 +59,7 @@ pub fn build(state: AppState) -> Router {
                 "method_not_allowed",
             )
         })
+        .layer(from_fn(json_writes::require))
         .layer(from_fn_with_state(state.clone(), auth::require_bearer))
         .layer(from_fn(version::negotiate))
         .layer(from_fn_with_state(state.clone(), faults::inject))

@@ -5,11 +5,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{NaiveDateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use url::Url;
+use uuid::Uuid;
 
 use crate::catalog::Catalog;
 use crate::config::SimConfig;
-use crate::directory::{AccessSnapshot, Directory, GuestSnapshot};
+use crate::directory::{
+    Access, AccessPerson, AccessSnapshot, Accessible, AccessibleType, Directory, GuestSnapshot,
+    PersonKind,
+};
 use crate::faults::FaultQueue;
+use crate::pin_conflicts::PinRefusals;
 use crate::pins::PinPolicy;
 use crate::rate_limit::RateLimiter;
 use crate::request_log::RequestLog;
@@ -23,6 +28,7 @@ pub struct SimState {
     pub base_url: Url,
     pub catalog: Catalog,
     pub pins: PinPolicy,
+    pub pin_refusals: PinRefusals,
     directory: Mutex<Directory>,
     pub tokens: Tokens,
     pub rate_limiter: RateLimiter,
@@ -37,7 +43,8 @@ impl SimState {
         Self {
             base_url,
             catalog: Catalog::seeded(Utc::now()),
-            pins: PinPolicy::new(config.pin_digits.clone()),
+            pins: PinPolicy::new(config.pin_digits.clone(), config.reject_guessable_pins),
+            pin_refusals: PinRefusals::default(),
             directory: Mutex::default(),
             tokens: Tokens::new(config.access_token_ttl),
             rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
@@ -66,5 +73,49 @@ impl SimState {
 
     pub fn accesses(&self) -> Vec<AccessSnapshot> {
         self.directory().access_snapshots()
+    }
+
+    pub fn live_guests_on_lock(&self, lock_id: Uuid) -> Vec<GuestSnapshot> {
+        self.directory()
+            .live_guests_on_lock(&self.catalog, lock_id, self.local_now())
+    }
+
+    /// Adds an `access_user` someone else set up in the account, past every PIN rule (it is
+    /// there to hold PINs lockbridge cannot know about), optionally with access to a lock.
+    /// `None` when the lock does not exist.
+    pub fn add_access_user(&self, name: &str, pin: &str, lock_id: Option<Uuid>) -> Option<Uuid> {
+        if lock_id.is_some_and(|id| self.catalog.lock(id).is_none()) {
+            return None;
+        }
+        let (id, now) = (Uuid::new_v4(), Utc::now());
+        let mut directory = self.directory();
+        directory.add_person(AccessPerson {
+            id,
+            kind: PersonKind::User { department: None },
+            name: name.to_owned(),
+            email: None,
+            phone: None,
+            pin: Some(pin.to_owned()),
+            card_number: None,
+            deactivated: false,
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        });
+        if let Some(lock_id) = lock_id {
+            directory.add_access(Access {
+                id: Uuid::new_v4(),
+                person_id: id,
+                accessible: Accessible {
+                    kind: AccessibleType::Lock,
+                    id: lock_id,
+                },
+                guest_start_time: None,
+                guest_end_time: None,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        Some(id)
     }
 }

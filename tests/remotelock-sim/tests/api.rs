@@ -253,8 +253,8 @@ async fn guest_validation_reports_every_problem() {
 #[tokio::test]
 async fn duplicate_pin_is_refused_with_the_documented_body() {
     let api = Api::start().await;
-    let first = api.guest("First", "5555").await;
-    let attributes = guest_attributes("Second", "5555");
+    let first = api.guest("First", "5815").await;
+    let attributes = guest_attributes("Second", "5815");
     let response = api.create_guest(attributes.clone()).await;
     assert_eq!(response.status(), 422);
     assert_eq!(
@@ -267,11 +267,7 @@ async fn duplicate_pin_is_refused_with_the_documented_body() {
 
     // Once the holder is deactivated the PIN is free again.
     let id = first["id"].as_str().unwrap();
-    let response = api
-        .request(Method::PUT, &format!("/access_persons/{id}/deactivate"))
-        .send()
-        .await
-        .unwrap();
+    let response = api.deactivate(id).await;
     assert_eq!(response.status(), 200);
     let deactivated = body(response).await;
     assert_eq!(deactivated["data"]["attributes"]["status"], "deactivated");
@@ -310,7 +306,7 @@ async fn generated_pins_updates_and_restrictions() {
     assert_eq!(updated["attributes"]["name"], "Generated");
 
     // Expired guests are listed only on request and cannot be updated.
-    let mut past = guest_attributes("Past", "7777");
+    let mut past = guest_attributes("Past", "7317");
     past["starts_at"] = json!("2020-01-02T16:04:00");
     past["ends_at"] = json!("2020-01-03T11:00:00");
     let expired = body(api.create_guest(past).await).await["data"].clone();
@@ -334,7 +330,7 @@ async fn generated_pins_updates_and_restrictions() {
     assert_eq!(response.status(), 422);
     // An expired guest's PIN is free for someone else.
     assert_eq!(
-        api.create_guest(guest_attributes("Reuser", "7777"))
+        api.create_guest(guest_attributes("Reuser", "7317"))
             .await
             .status(),
         201
@@ -471,4 +467,50 @@ async fn deleting_a_guest() {
     );
     let snapshot = &api.sim.guests()[0];
     assert!(snapshot.deleted_at.is_some());
+}
+
+/// The client finds a create whose answer was lost by name, newest first, first page only.
+#[tokio::test]
+async fn newest_first_lookup_by_name_and_statuses() {
+    let api = Api::start().await;
+    let oldest = api.guest("Lost Create", "4821").await;
+    api.guest("Someone Else", "6093").await;
+    let middle = api.guest("Lost Create", "7140").await;
+    let mut past = guest_attributes("Lost Create", "5190");
+    past["starts_at"] = json!("2020-01-02T16:04:00");
+    past["ends_at"] = json!("2020-01-03T11:00:00");
+    assert_eq!(api.create_guest(past).await.status(), 201); // expired: not asked for
+    api.sim.add_access_user("Lost Create", "8362", None); // a user: other type
+    let newest = api.guest("Lost Create", "2957").await;
+    assert_eq!(
+        api.deactivate(middle["id"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+
+    // All of these were created within the same second or so: order must still hold.
+    let lookup = "/access_persons?type=access_guest&attributes[name]=Lost%20Create\
+        &attributes[status][]=upcoming&attributes[status][]=current\
+        &attributes[status][]=deactivated&sort=-created_at&per_page=2&page=1";
+    let found = body(api.get(lookup).await).await;
+    let ids: Vec<&Value> = found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| &g["id"])
+        .collect();
+    assert_eq!(ids, [&newest["id"], &middle["id"]]);
+    assert_eq!(
+        found["meta"],
+        json!({"page": 1, "per_page": 2, "total_count": 3, "total_pages": 2})
+    );
+    let second_page = body(api.get(&lookup.replace("page=1", "page=2")).await).await;
+    assert_eq!(second_page["data"][0]["id"], oldest["id"]);
+    let oldest_first = body(
+        api.get(&lookup.replace("sort=-created_at", "sort=created_at"))
+            .await,
+    )
+    .await;
+    assert_eq!(oldest_first["data"][0]["id"], oldest["id"]);
 }

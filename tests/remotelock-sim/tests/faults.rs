@@ -24,7 +24,7 @@ async fn status_fault_answers_the_code_and_commits_nothing() {
 
     // Other methods are not affected.
     assert_eq!(api.get("/access_persons").await.status(), 200);
-    let response = api.create_guest(guest_attributes("Unlucky", "1111")).await;
+    let response = api.create_guest(guest_attributes("Unlucky", "1911")).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("x-ratelimit-remaining"));
     assert!(body(response).await["message"].is_string());
@@ -32,7 +32,7 @@ async fn status_fault_answers_the_code_and_commits_nothing() {
 
     // Used up: the retry goes through.
     assert_eq!(
-        api.create_guest(guest_attributes("Unlucky", "1111"))
+        api.create_guest(guest_attributes("Unlucky", "1911"))
             .await
             .status(),
         201
@@ -60,7 +60,7 @@ async fn timeout_fault_never_answers_and_commits_nothing() {
     let error = api
         .request(reqwest::Method::POST, "/access_persons")
         .timeout(Duration::from_millis(300))
-        .json(&json!({"type": "access_guest", "attributes": guest_attributes("Held", "2222")}))
+        .json(&json!({"type": "access_guest", "attributes": guest_attributes("Held", "2922")}))
         .send()
         .await
         .expect_err("no answer");
@@ -103,7 +103,7 @@ async fn dropped_response_after_commit_leaves_the_guest_behind() {
     let error = api
         .request(reqwest::Method::POST, "/access_persons")
         .timeout(Duration::from_secs(5))
-        .json(&json!({"type": "access_guest", "attributes": guest_attributes("Orphan", "3333")}))
+        .json(&json!({"type": "access_guest", "attributes": guest_attributes("Orphan", "3933")}))
         .send()
         .await
         .expect_err("connection dropped");
@@ -115,7 +115,7 @@ async fn dropped_response_after_commit_leaves_the_guest_behind() {
     let guests = api.sim.guests();
     assert_eq!(guests.len(), 1);
     assert_eq!(guests[0].name, "Orphan");
-    assert_eq!(guests[0].pin.as_deref(), Some("3333"));
+    assert_eq!(guests[0].pin.as_deref(), Some("3933"));
     let dropped = api
         .sim
         .requests()
@@ -126,7 +126,7 @@ async fn dropped_response_after_commit_leaves_the_guest_behind() {
 
     // A blind retry now collides on the PIN: the reason clients must look before re-creating.
     assert_eq!(
-        api.create_guest(guest_attributes("Orphan", "3333"))
+        api.create_guest(guest_attributes("Orphan", "3933"))
             .await
             .status(),
         422

@@ -69,6 +69,16 @@ impl Api {
         .await
     }
 
+    /// `PUT /access_persons/:id/deactivate` with the `{}` body a JSON write needs.
+    pub async fn deactivate(&self, id: &str) -> Response {
+        self.send_json(
+            Method::PUT,
+            &format!("/access_persons/{id}/deactivate"),
+            json!({}),
+        )
+        .await
+    }
+
     /// Creates a guest that must succeed; returns its `data` object.
     pub async fn guest(&self, name: &str, pin: &str) -> Value {
         let response = self.create_guest(guest_attributes(name, pin)).await;
