@@ -3,6 +3,8 @@
 
 mod auth;
 mod authorization;
+mod bookings;
+mod failures;
 mod links;
 mod locks;
 mod spaces;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{ApiToken, require_api_token},
-    authorization, links, locks, spaces,
+    authorization, bookings, failures, links, locks, spaces,
 };
 
 /// The API's bodies are a couple of ids; anything bigger is a mistake.
@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub oauth: OAuthClient,
     pub tokens: TokenManager,
     pub remotelock: RemoteLockClient,
+    /// RemoteLock's web dashboard, for links to guests.
+    pub dashboard_url: url::Url,
 }
 
 pub struct Application {
@@ -46,6 +48,8 @@ impl Service for Application {
             .merge(locks::routes())
             .merge(spaces::routes())
             .merge(links::routes())
+            .merge(failures::routes())
+            .merge(bookings::routes())
             .route_layer(middleware::from_fn_with_state(
                 Arc::new(api_token),
                 require_api_token,
@@ -81,6 +85,7 @@ fn remotelock_state(pool: PgPool, settings: &RemoteLockSettings) -> Result<AppSt
         oauth,
         tokens,
         remotelock,
+        dashboard_url: settings.dashboard_url.clone(),
     })
 }
 

@@ -427,11 +427,9 @@ async fn load_view(
     .fetch_optional(db)
     .await?;
     Ok(row.map(|row| {
-        // Before the provisioner has seen the booking, its state follows from the link.
-        let state = row.pin_state.unwrap_or(match (row.linked, row.status) {
-            (true, BookingStatus::Tentative | BookingStatus::Confirmed) => PinState::Pending,
-            _ => PinState::NotApplicable,
-        });
+        let state = row
+            .pin_state
+            .unwrap_or_else(|| PinState::before_provisioning(row.linked, row.status));
         let issued = state == PinState::Issued;
         BookingView {
             booking_id: row.booking_id,

@@ -44,6 +44,28 @@ pub enum PinState {
     Expired,
 }
 
+impl PinState {
+    /// The state of a booking the provisioner has not seen yet: only a confirmed booking of a
+    /// linked space is `pending`, since only then will a job act on it.
+    pub fn before_provisioning(linked: bool, status: BookingStatus) -> Self {
+        match (linked, status) {
+            (true, BookingStatus::Confirmed) => Self::Pending,
+            _ => Self::NotApplicable,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotApplicable => "not_applicable",
+            Self::Pending => "pending",
+            Self::Issued => "issued",
+            Self::Failed => "failed",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+}
+
 /// The patron's contact details as the booking system sent them.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Patron {
