@@ -11,7 +11,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::{
     amqp::{Broker, BrokerError, topology},
-    configuration::{ConfigurationError, Settings},
+    configuration::{ConfigurationError, CredentialError, Settings},
     db::{self, DatabaseError},
     health::{self, Readiness},
     telemetry::{self, error_chain},
@@ -21,6 +21,8 @@ use crate::{
 pub enum StartupError {
     #[error(transparent)]
     Configuration(#[from] ConfigurationError),
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
     #[error(transparent)]
     Database(#[from] DatabaseError),
     #[error(transparent)]
@@ -51,6 +53,9 @@ pub async fn main<S: Service>() -> ExitCode {
         Err(error) => return fail(S::NAME, &error),
     };
     telemetry::init(S::NAME, &settings.log);
+    if settings.demo {
+        tracing::warn!("demo mode: the demo's published credentials are accepted");
+    }
     let service = match S::build(settings).await {
         Ok(service) => service,
         Err(error) => return fail(S::NAME, &error),

@@ -2,7 +2,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, middleware};
 use lockbridge_shared::{
-    configuration::{RemoteLockSettings, Settings},
+    configuration::{Credential, RemoteLockSettings, Settings},
     crypto::TokenCipher,
     remotelock::{OAuthClient, RemoteLockClient, TokenManager},
     service::{self, Infrastructure, Server, Service, StartupError},
@@ -38,6 +38,11 @@ impl Service for Application {
     const NAME: &'static str = "admin";
 
     async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.require(&[
+            Credential::AdminApiToken,
+            Credential::RemoteLockClientSecret,
+            Credential::TokenEncryptionKey,
+        ])?;
         let api_token = ApiToken::new(settings.admin.api_token.clone())
             .ok_or_else(|| StartupError::Invalid("admin.api_token must not be empty".into()))?;
         let callback_path = callback_path(&settings.remotelock)?;

@@ -2,11 +2,10 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, middleware};
 use lockbridge_shared::{
-    configuration::Settings,
+    configuration::{Credential, Settings},
     outbox::Relay,
     service::{self, Infrastructure, Server, Service, StartupError},
 };
-use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::{auth::SourceTokens, bookings, catalogue};
@@ -25,23 +24,7 @@ impl Service for Application {
     const NAME: &'static str = "booking-intake";
 
     async fn build(settings: Settings) -> Result<Self, StartupError> {
-        if settings.intake.tokens.is_empty() {
-            return Err(StartupError::Invalid(
-                "no upstream source can authenticate: set at least one intake.tokens.<source>"
-                    .into(),
-            ));
-        }
-        if let Some(source) = settings
-            .intake
-            .tokens
-            .iter()
-            .find(|(_, token)| token.expose_secret().trim().is_empty())
-        {
-            return Err(StartupError::Invalid(format!(
-                "intake.tokens.{} is empty",
-                source.0
-            )));
-        }
+        settings.require(&[Credential::IntakeTokens])?;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
         let tokens = Arc::new(SourceTokens::new(&settings.intake.tokens));
         let state = AppState {

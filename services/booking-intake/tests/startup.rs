@@ -4,8 +4,17 @@
 use std::process::Command;
 
 fn start_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    // The one credential booking-intake needs, so what the test breaks is what it reports.
+    run(
+        &[("LOCKBRIDGE__INTAKE__TOKENS__TEST", "test-intake-token")],
+        env,
+    )
+}
+
+/// The binary's exit code and stderr, with `settings` and then `env` set, on a free port.
+fn run(settings: &[(&str, &str)], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_booking-intake"))
-        .envs(env.iter().copied())
+        .envs(settings.iter().chain(env).copied())
         .env("LOCKBRIDGE__INTAKE__LISTEN", "127.0.0.1:0")
         .output()
         .expect("the binary runs");
@@ -59,4 +68,12 @@ fn an_empty_source_token_is_named() {
     let (code, stderr) = start_with(&[("LOCKBRIDGE__INTAKE__TOKENS__LIBCAL", "")]);
     assert_eq!(code, Some(1));
     assert_one_sentence(&stderr, "intake.tokens.libcal");
+}
+
+#[test]
+fn no_source_token_is_named_with_how_to_make_one() {
+    let (code, stderr) = run(&[], &[]);
+    assert_eq!(code, Some(1));
+    assert_one_sentence(&stderr, "intake.tokens.<source> is not set");
+    assert!(stderr.contains("openssl rand -base64 32"), "{stderr}");
 }

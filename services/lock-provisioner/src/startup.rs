@@ -3,7 +3,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use axum::Router;
 use lockbridge_shared::{
     amqp::{Consumer, topology::PROVISIONER_BOOKINGS},
-    configuration::Settings,
+    configuration::{Credential, Settings},
     crypto::TokenCipher,
     jobs::{RetryPolicy, Worker},
     outbox::Relay,
@@ -29,6 +29,10 @@ impl Service for Application {
     const NAME: &'static str = "lock-provisioner";
 
     async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.require(&[
+            Credential::RemoteLockClientSecret,
+            Credential::TokenEncryptionKey,
+        ])?;
         let cipher = TokenCipher::new(&settings.remotelock.token_encryption_key)
             .map_err(|e| StartupError::Invalid(e.to_string()))?;
         let oauth = OAuthClient::new(&settings.remotelock)

@@ -1,13 +1,42 @@
 use std::net::SocketAddr;
 
 use lockbridge_shared::{configuration::Settings, service::Service};
+use remotelock_sim::SimConfig;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Builds settings from the committed defaults with `overrides` on top (dotted keys), every
-/// service listening on a free port.
+use crate::{admin_api::API_TOKEN, system::INTAKE_TOKEN};
+
+/// Any 32 bytes in base64 will do.
+pub const TOKEN_ENCRYPTION_KEY: &str = "bG9ja2JyaWRnZS1lMmUtaGFybmVzcy1rZXktMzJieSE=";
+
+/// The harness's own credentials, by setting: never the demo's, which only demo mode accepts.
+pub fn credentials() -> [(&'static str, String); 4] {
+    [
+        ("intake.tokens.libcal", INTAKE_TOKEN.to_owned()),
+        ("admin.api_token", API_TOKEN.to_owned()),
+        // The simulator's, as `SimConfig::default()` starts it.
+        (
+            "remotelock.client_secret",
+            SimConfig::default().client_secret,
+        ),
+        (
+            "remotelock.token_encryption_key",
+            TOKEN_ENCRYPTION_KEY.to_owned(),
+        ),
+    ]
+}
+
+/// Builds settings from the committed defaults with the harness's credentials and `overrides`
+/// on top (dotted keys), every service listening on a free port.
 pub fn settings(overrides: &[(&str, String)]) -> Settings {
-    let mut builder = Settings::builder().expect("config/default.toml readable");
+    settings_without(&[], overrides)
+}
+
+/// As [`settings`], but without the harness's credentials named in `missing` (dotted keys).
+pub fn settings_without(missing: &[&str], overrides: &[(&str, String)]) -> Settings {
+    // Not `Settings::builder()`: a local file or LOCKBRIDGE__ variables must not leak in.
+    let mut builder = Settings::defaults();
     for key in [
         "intake.listen",
         "admin.listen",
@@ -20,7 +49,9 @@ pub fn settings(overrides: &[(&str, String)]) -> Settings {
     builder = builder
         .set_override("database.max_connections", 3)
         .expect("valid key");
-    for (key, value) in overrides {
+    let credentials = credentials();
+    let credentials = credentials.iter().filter(|(key, _)| !missing.contains(key));
+    for (key, value) in credentials.chain(overrides) {
         builder = builder
             .set_override(*key, value.as_str())
             .expect("valid key");

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Mailbox, TestBroker, TestDatabase,
-    admin_api::{API_TOKEN, AdminClient, CALLBACK_PATH, free_local_port},
+    admin_api::{AdminClient, CALLBACK_PATH, free_local_port},
     intake_api::IntakeClient,
     mailbox,
     services::{self, Running},
@@ -51,8 +51,6 @@ impl TestSystem {
                 format!("http://{admin_addr}{CALLBACK_PATH}"),
             ),
             ("admin.listen", admin_addr.to_string()),
-            ("admin.api_token", API_TOKEN.to_owned()),
-            ("intake.tokens.libcal", INTAKE_TOKEN.to_owned()),
         ];
         overrides.extend(extra.iter().cloned());
         let settings = || services::settings(&overrides);

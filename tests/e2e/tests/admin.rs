@@ -5,7 +5,7 @@
 use lockbridge_e2e::{
     TestBroker, TestDatabase,
     admin_api::{self, API_TOKEN, AdminClient, CALLBACK_PATH},
-    services::Running,
+    services::{Running, TOKEN_ENCRYPTION_KEY},
 };
 use lockbridge_shared::crypto::TokenCipher;
 use remotelock_sim::SimHandle;
@@ -13,9 +13,6 @@ use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-
-/// config/default.toml's `remotelock.token_encryption_key`, which the tests run with.
-const DEFAULT_TOKEN_KEY: &str = "bG9ja2JyaWRnZS1kZXYta2V5LWRvLW5vdC11c2UhISE=";
 
 struct Admin {
     db: TestDatabase,
@@ -147,7 +144,7 @@ async fn authorization_round_trip_stores_the_tokens_encrypted() {
             .fetch_one(&admin.db.pool)
             .await
             .unwrap();
-    let cipher = TokenCipher::new(&SecretString::from(DEFAULT_TOKEN_KEY)).unwrap();
+    let cipher = TokenCipher::new(&SecretString::from(TOKEN_ENCRYPTION_KEY)).unwrap();
     for stored in [&access_enc, &refresh_enc] {
         let token = cipher.decrypt(stored).unwrap();
         let token = token.expose_secret().as_bytes();

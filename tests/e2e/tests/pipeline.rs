@@ -515,18 +515,13 @@ async fn a_guest_left_behind_by_a_failed_change_is_still_deactivated_on_cancel()
 
 #[tokio::test]
 async fn bookings_that_failed_for_want_of_authorization_get_their_pin_after_reauthorizing() {
-    use lockbridge_shared::{configuration::Settings, crypto::TokenCipher};
+    use lockbridge_e2e::services;
+    use lockbridge_shared::crypto::TokenCipher;
 
     let system = TestSystem::start().await;
     system.ready_with_link().await;
     // The authorization dies as if revoked at RemoteLock: the stored refresh token is refused.
-    let settings: Settings = Settings::builder()
-        .unwrap()
-        .build()
-        .unwrap()
-        .try_deserialize()
-        .unwrap();
-    let cipher = TokenCipher::new(&settings.remotelock.token_encryption_key).unwrap();
+    let cipher = TokenCipher::new(&services::TOKEN_ENCRYPTION_KEY.into()).unwrap();
     sqlx::query(
         "UPDATE remotelock_authorization SET refresh_token_enc = $1, access_expires_at = now()",
     )
