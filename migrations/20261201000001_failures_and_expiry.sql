@@ -31,3 +31,7 @@ CREATE TABLE failures (
 );
 -- One open failure per booking and kind: what makes alerts deduplicated.
 CREATE UNIQUE INDEX failures_open ON failures (kind, subject) WHERE resolved_at IS NULL;
+
+-- An event the broker refuses (unroutable, nacked) waits out a backoff instead of holding back
+-- the rows behind it.
+ALTER TABLE outbox ADD COLUMN retry_at TIMESTAMPTZ;

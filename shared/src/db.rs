@@ -64,3 +64,19 @@ pub async fn claim_event(
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
+
+/// Whether the same statement with the same data will fail again: integrity constraints
+/// (SQLSTATE class 23), data exceptions (22) and values that cannot be encoded or decoded. A
+/// lost connection, a timeout or a restarting server may pass.
+pub fn will_not_pass(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        sqlx::Error::Encode(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::TypeNotFound { .. } => true,
+        _ => false,
+    }
+}

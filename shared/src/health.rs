@@ -1,5 +1,10 @@
 //! `/healthz` and `/readyz`, answered by every service without a token (design §3, contract).
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 use serde_json::json;
 use sqlx::PgPool;
@@ -10,6 +15,8 @@ use crate::amqp::Broker;
 pub struct Readiness {
     pub pool: PgPool,
     pub broker: Broker,
+    /// False once a background task (consumer, relay, job worker) has died.
+    pub working: Arc<AtomicBool>,
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(readiness: Readiness) -> Router<S> {
@@ -28,13 +35,14 @@ async fn ready(State(readiness): State<Readiness>) -> (StatusCode, axum::Json<se
         .await
         .is_ok();
     let broker = readiness.broker.is_connected();
-    let status = if database && broker {
+    let work = readiness.working.load(Ordering::SeqCst);
+    let status = if database && broker && work {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (
         status,
-        axum::Json(json!({"database": database, "broker": broker})),
+        axum::Json(json!({"database": database, "broker": broker, "work": work})),
     )
 }

@@ -57,6 +57,23 @@ pub struct Relay {
 
 const BATCH: i64 = 100;
 const POLL: Duration = Duration::from_secs(5);
+/// The longest an event the broker refused waits before it is tried again.
+const MAX_REFUSED_DELAY: chrono::Duration = chrono::Duration::minutes(5);
+
+impl RelayError {
+    /// The broker refused this one event (no queue bound for it, a nack): a fault of the
+    /// event or the topology, not of the connection, so other events may still go out.
+    fn is_the_events(&self) -> bool {
+        matches!(
+            self,
+            Self::Publish {
+                source: crate::amqp::PublishError::Unroutable { .. }
+                    | crate::amqp::PublishError::Nacked,
+                ..
+            }
+        )
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
@@ -110,6 +127,7 @@ impl Relay {
             let rows: Vec<OutboxRow> = sqlx::query_as(
                 "SELECT id, event_id, exchange, routing_key, payload FROM outbox
                  WHERE producer = $1 AND published_at IS NULL
+                   AND (retry_at IS NULL OR retry_at <= now())
                  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
             )
             .bind(self.producer)
@@ -124,6 +142,21 @@ impl Relay {
             for row in &rows {
                 match self.publish(publisher, row).await {
                     Ok(()) => sent.push(row.id),
+                    // The broker refused this event, not the connection: it waits out a
+                    // backoff and the rows behind it go on.
+                    Err(error) if error.is_the_events() => {
+                        tracing::error!(producer = self.producer, event_id = %row.event_id, error = %error_chain(&error), "event refused by the broker; retrying it later");
+                        sqlx::query(
+                            "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                                 retry_at = now() + least(interval '1 second' * power(2, attempts), $3)
+                             WHERE id = $1",
+                        )
+                        .bind(row.id)
+                        .bind(error_chain(&error))
+                        .bind(MAX_REFUSED_DELAY)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     Err(error) => {
                         failure = Some((row.id, error));
                         break;

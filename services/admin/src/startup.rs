@@ -5,7 +5,7 @@ use lockbridge_shared::{
     configuration::{Credential, RemoteLockSettings, Settings},
     crypto::TokenCipher,
     remotelock::{OAuthClient, RemoteLockClient, TokenManager},
-    service::{self, Infrastructure, Server, Service, StartupError},
+    service::{self, Infrastructure, Server, Service, StartupError, TaskDied},
     telemetry::error_chain,
 };
 use sqlx::PgPool;
@@ -73,8 +73,8 @@ impl Service for Application {
         self.server.local_addr()
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) {
-        self.server.run(self.router, shutdown, []).await;
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), TaskDied> {
+        self.server.run(self.router, shutdown, []).await
     }
 }
 

@@ -4,7 +4,7 @@ use axum::{Router, middleware};
 use lockbridge_shared::{
     configuration::{Credential, Settings},
     outbox::Relay,
-    service::{self, Infrastructure, Server, Service, StartupError},
+    service::{self, Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +48,7 @@ impl Service for Application {
         self.server.local_addr()
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), TaskDied> {
         let infrastructure = &self.server.infrastructure;
         let relay = Relay {
             pool: infrastructure.pool.clone(),
@@ -56,6 +56,8 @@ impl Service for Application {
             producer: crate::PRODUCER,
         };
         let relay = tokio::spawn(relay.run(shutdown.clone()));
-        self.server.run(self.router, shutdown, [relay]).await;
+        self.server
+            .run(self.router, shutdown, [("outbox relay", relay)])
+            .await
     }
 }

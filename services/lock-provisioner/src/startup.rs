@@ -8,7 +8,7 @@ use lockbridge_shared::{
     jobs::{RetryPolicy, Worker},
     outbox::Relay,
     remotelock::{OAuthClient, RemoteLockClient, TokenManager},
-    service::{Infrastructure, Server, Service, StartupError},
+    service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -63,7 +63,7 @@ impl Service for Application {
         self.server.local_addr()
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), TaskDied> {
         let infrastructure = &self.server.infrastructure;
         let consumer = Consumer {
             broker: infrastructure.broker.clone(),
@@ -85,10 +85,16 @@ impl Service for Application {
             producer: crate::SERVICE,
         };
         let tasks = [
-            tokio::spawn(consumer.run(shutdown.clone())),
-            tokio::spawn(worker.run(shutdown.clone())),
-            tokio::spawn(relay.run(shutdown.clone())),
+            (
+                "booking consumer",
+                tokio::spawn(consumer.run(shutdown.clone())),
+            ),
+            (
+                "provisioning worker",
+                tokio::spawn(worker.run(shutdown.clone())),
+            ),
+            ("outbox relay", tokio::spawn(relay.run(shutdown.clone()))),
         ];
-        self.server.run(Router::new(), shutdown, tasks).await;
+        self.server.run(Router::new(), shutdown, tasks).await
     }
 }

@@ -6,7 +6,7 @@ use lockbridge_shared::{
     amqp::{Consumer, topology::NOTIFIER_PINS},
     configuration::{Settings, SmtpSettings},
     jobs::{RetryPolicy, Worker},
-    service::{Infrastructure, Server, Service, StartupError},
+    service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
@@ -54,13 +54,12 @@ impl Service for Application {
         self.server.local_addr()
     }
 
-    async fn run_until_stopped(self, shutdown: CancellationToken) {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), TaskDied> {
         let consumer = tokio::spawn(self.consumer.run(shutdown.clone()));
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
         // Both finish what they hold: the delivery in hand, the email being sent.
-        self.server
-            .run(Router::new(), shutdown, [consumer, worker])
-            .await;
+        let tasks = [("PIN event consumer", consumer), ("email worker", worker)];
+        self.server.run(Router::new(), shutdown, tasks).await
     }
 }
 

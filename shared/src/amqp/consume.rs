@@ -29,8 +29,14 @@ pub enum HandlerError {
 }
 
 impl From<sqlx::Error> for HandlerError {
+    /// An error the database will give again for the same message (a constraint, bad data) is
+    /// poison: retried while holding the delivery it would hold the queue forever.
     fn from(error: sqlx::Error) -> Self {
-        Self::Retry(Box::new(error))
+        if crate::db::will_not_pass(&error) {
+            Self::Poison(format!("the database refuses it: {}", error_chain(&error)))
+        } else {
+            Self::Retry(Box::new(error))
+        }
     }
 }
 

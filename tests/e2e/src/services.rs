@@ -1,6 +1,9 @@
 use std::net::SocketAddr;
 
-use lockbridge_shared::{configuration::Settings, service::Service};
+use lockbridge_shared::{
+    configuration::Settings,
+    service::{Service, TaskDied},
+};
 use remotelock_sim::SimConfig;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -67,7 +70,7 @@ pub fn settings_without(missing: &[&str], overrides: &[(&str, String)]) -> Setti
 pub struct Running {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), TaskDied>>,
 }
 
 pub async fn spawn<S: Service + 'static>(settings: Settings) -> Running {
@@ -92,6 +95,7 @@ impl Running {
     /// Stops the service the way SIGTERM does and waits until it has finished.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        self.task.await.expect("service task ended cleanly");
+        let stopped = self.task.await.expect("service task ended cleanly");
+        stopped.expect("no background task died");
     }
 }

@@ -32,8 +32,9 @@ impl Handler for Flaky {
     }
 }
 
-#[tokio::test]
-async fn a_failing_handler_is_retried_holding_the_delivery_not_requeued() {
+/// A broker with the topology declared and one booking event waiting on the provisioner's
+/// queue.
+async fn one_waiting_event() -> (TestBroker, Broker) {
     let broker = TestBroker::create().await;
     let connection = Broker::connect(broker.url.clone().into(), "consumer-test")
         .await
@@ -52,7 +53,23 @@ async fn a_failing_handler_is_retried_holding_the_delivery_not_requeued() {
         })
         .await
         .unwrap();
+    (broker, connection)
+}
 
+/// Waits until the queue `name` holds `count` messages, then says how many it holds.
+async fn settle_count(broker: &TestBroker, name: &str, count: u64) -> serde_json::Value {
+    for _ in 0..100 {
+        if broker.queue(name).await["messages"] == count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    broker.queue(name).await["messages"].clone()
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_holding_the_delivery_not_requeued() {
+    let (broker, connection) = one_waiting_event().await;
     let handler = Arc::new(Flaky {
         failures: 3,
         attempts: Mutex::new(Vec::new()),
@@ -78,20 +95,60 @@ async fn a_failing_handler_is_retried_holding_the_delivery_not_requeued() {
     );
 
     // Acknowledged once handled: nothing left in the queue, nothing dead-lettered.
-    for _ in 0..100 {
-        let queue = broker.queue(PROVISIONER_BOOKINGS.name).await;
-        if queue["messages"] == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(broker.queue(PROVISIONER_BOOKINGS.name).await["messages"], 0);
+    assert_eq!(settle_count(&broker, PROVISIONER_BOOKINGS.name, 0).await, 0);
     assert_eq!(
         broker
             .queue(&PROVISIONER_BOOKINGS.dead_letter_queue())
             .await["messages"],
         0
     );
+    shutdown.cancel();
+    running.await.unwrap();
+    connection.close().await;
+}
+
+/// Breaks a uniqueness constraint, as a handler with a bug or bad data would, every time.
+struct Constrained {
+    pool: sqlx::PgPool,
+    attempts: Mutex<usize>,
+}
+
+impl Handler for Constrained {
+    async fn handle(&self, _delivery: &Delivery) -> Result<(), HandlerError> {
+        *self.attempts.lock().unwrap() += 1;
+        sqlx::query("INSERT INTO processed_events (consumer, event_id) VALUES ('test', $1)")
+            .bind(uuid::Uuid::nil())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_database_error_that_will_not_pass_dead_letters_instead_of_holding_the_queue() {
+    let db = lockbridge_e2e::TestDatabase::create().await;
+    sqlx::query("INSERT INTO processed_events (consumer, event_id) VALUES ('test', $1)")
+        .bind(uuid::Uuid::nil())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let (broker, connection) = one_waiting_event().await;
+    let handler = Arc::new(Constrained {
+        pool: db.pool.clone(),
+        attempts: Mutex::new(0),
+    });
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer {
+        broker: connection.clone(),
+        queue: PROVISIONER_BOOKINGS,
+        prefetch: 1,
+        handler: handler.clone(),
+    };
+    let running = tokio::spawn(consumer.run(shutdown.clone()));
+    let dead_letters = PROVISIONER_BOOKINGS.dead_letter_queue();
+    assert_eq!(settle_count(&broker, &dead_letters, 1).await, 1);
+    assert_eq!(settle_count(&broker, PROVISIONER_BOOKINGS.name, 0).await, 0);
+    assert_eq!(*handler.attempts.lock().unwrap(), 1, "not retried");
     shutdown.cancel();
     running.await.unwrap();
     connection.close().await;
