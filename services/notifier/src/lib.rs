@@ -5,6 +5,7 @@
 
 mod consumer;
 mod email;
+mod relay;
 mod sender;
 mod startup;
 
