@@ -27,6 +27,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub provisioner: ProvisionerSettings,
     pub notifier: NotifierSettings,
+    pub alerts: AlertSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +97,12 @@ pub struct ProvisionerSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct NotifierSettings {
     pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertSettings {
+    /// Staff addresses emailed each failure that needs a person, comma-separated; empty: none.
+    pub recipients: String,
 }
 
 #[derive(Debug, thiserror::Error)]

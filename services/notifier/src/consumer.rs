@@ -1,7 +1,7 @@
 //! Takes the PIN events off `notifier.pins`. A `pin.issued` becomes a durable email job in the
 //! transaction that claims the event, so the delivery is acknowledged at once and an SMTP relay
 //! that is down is the job worker's business, not the broker's. `pin.failed` and `pin.revoked`
-//! are logged for staff (alerts by email come with the admin UI).
+//! are only logged: staff are emailed from the failure the provisioner opens (see `alerts`).
 
 use lockbridge_shared::{
     amqp::{Delivery, Handler, HandlerError, decode_envelope, event_type},

@@ -1,6 +1,7 @@
 //! The email job: sends the PIN email through the SMTP relay and records the send, so a job
 //! that runs again (a second event for the same PIN, a retry after a crash) does not email the
-//! patron twice.
+//! patron twice. A relay that fails every email is reported once, as a fault of the whole
+//! system, and its emails wait for it however long that takes (see `relay`).
 
 use backon::{ExponentialBuilder, Retryable};
 use lettre::{
@@ -9,14 +10,22 @@ use lettre::{
     message::{Mailbox, MultiPart},
 };
 use lockbridge_shared::{
-    domain::PinState,
+    domain::{BookingStatus, PinState},
     events::{Envelope, PinIssuedData},
     failures::{self, FailureKind, Report, RetryWith},
     jobs::{Escalation, Job, JobError, JobHandler},
+    telemetry::error_chain,
 };
 use sqlx::PgPool;
 
-use crate::email;
+use crate::{
+    email,
+    relay::{self, SmtpError},
+};
+
+/// The attempt at which a failing relay is reported to staff: one failed attempt may be a
+/// blip, three in a row (a few seconds apart at least) are not.
+const RELAY_ALERT_ATTEMPT: i32 = 3;
 
 /// An email job carries its whole event: it is what the email says, and its id names the send.
 pub type EmailJob = Envelope<PinIssuedData>;
@@ -38,8 +47,8 @@ enum SendError {
     Recipient(#[source] AddressError),
     #[error("cannot build the email")]
     Build(#[source] lettre::error::Error),
-    #[error("the SMTP relay did not take the email")]
-    Smtp(#[source] lettre::transport::smtp::Error),
+    #[error(transparent)]
+    Smtp(#[from] SmtpError),
     #[error("cannot read or record sent emails")]
     Database(#[source] sqlx::Error),
 }
@@ -49,9 +58,19 @@ impl JobHandler for PinEmailSender {
     const QUEUE: &'static str = "email";
 
     async fn run(&self, job: &Job<EmailJob>) -> Result<(), JobError> {
-        self.send(&job.payload)
-            .await
-            .map_err(|error| job_error(&error, &job.payload.data.patron.email))
+        let Err(error) = self.send(&job.payload).await else {
+            return Ok(());
+        };
+        let recipient = &job.payload.data.patron.email;
+        let failed = job_error(&error, recipient);
+        if matches!(error, SendError::Smtp(SmtpError::Relay(_)))
+            && job.attempt >= RELAY_ALERT_ATTEMPT
+        {
+            self.report_relay(&failed, job.attempt)
+                .await
+                .map_err(|error| job_error(&SendError::Database(error), recipient))?;
+        }
+        Err(failed)
     }
 
     async fn escalate(
@@ -59,6 +78,11 @@ impl JobHandler for PinEmailSender {
         job: &Job<EmailJob>,
         error: &JobError,
     ) -> Result<Escalation, sqlx::Error> {
+        // Not this email's fault: the relay's own failure, open since the third attempt, says
+        // it all, and the email goes out once the relay works again.
+        if relay::is_failing(&error.to_string()) {
+            return Ok(Escalation::KeepTrying);
+        }
         let pin = &job.payload.data;
         let reason = format!(
             "the PIN email to the patron was given up: {error}. Tell them their PIN another way \
@@ -92,7 +116,10 @@ impl PinEmailSender {
             return Ok(());
         }
         let (message, message_id) = self.message(event)?;
-        self.mailer.send(message).await.map_err(SendError::Smtp)?;
+        self.mailer
+            .send(message)
+            .await
+            .map_err(|error| SendError::Smtp(error.into()))?;
         // The email is out: try hard to record it, since a job that fails now would send it again.
         (|| self.record(event, &message_id))
             .retry(ExponentialBuilder::default())
@@ -103,11 +130,18 @@ impl PinEmailSender {
     }
 
     /// Why this email must not go out, if it must not: it went out already, or — it waited
-    /// while the SMTP relay was down — the PIN has since changed or stopped working (the
-    /// provisioner's `booking_pins` record is the truth about the booking's PIN).
+    /// while the SMTP relay was down — the booking was cancelled, or the PIN has since changed
+    /// or stopped working (the provisioner's `booking_pins` record is the truth about the
+    /// booking's PIN, and the booking's own status may be ahead of it).
     async fn needless(&self, pin: &PinIssuedData) -> Result<Option<&'static str>, sqlx::Error> {
-        let (sent, state, current): (bool, Option<PinState>, Option<i32>) = sqlx::query_as(
+        let (sent, status, state, current): (
+            bool,
+            Option<BookingStatus>,
+            Option<PinState>,
+            Option<i32>,
+        ) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM sent_emails WHERE booking_id = $1 AND pin_version = $2),
+                    (SELECT status FROM bookings WHERE booking_id = $1),
                     (SELECT state FROM booking_pins WHERE booking_id = $1),
                     (SELECT pin_version FROM booking_pins WHERE booking_id = $1)",
         )
@@ -117,6 +151,8 @@ impl PinEmailSender {
         .await?;
         Ok(if sent {
             Some("already sent")
+        } else if status.is_some_and(|status| status != BookingStatus::Confirmed) {
+            Some("the booking is no longer confirmed")
         } else if state.is_some_and(|state| state != PinState::Issued) {
             Some("the PIN no longer works")
         } else if current.is_some_and(|current| current > pin.pin_version) {
@@ -146,8 +182,11 @@ impl PinEmailSender {
         Ok((message, message_id))
     }
 
+    /// Records the send, and resolves what it proves fixed: this email's failure, if staff
+    /// retried it, and the relay's, since the relay took it.
     async fn record(&self, event: &EmailJob, message_id: &str) -> Result<(), sqlx::Error> {
         let pin = &event.data;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO sent_emails (booking_id, pin_version, event_id, recipient, message_id)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -157,17 +196,41 @@ impl PinEmailSender {
         .bind(event.event_id)
         .bind(&pin.patron.email)
         .bind(message_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        failures::resolve(&mut *tx, FailureKind::EmailNotSent, Some(&pin.booking_id)).await?;
+        failures::resolve(&mut *tx, FailureKind::EmailNotSent, None).await?;
+        tx.commit().await
+    }
+
+    /// The relay fails every email, not this one: one failure for the whole system, which a
+    /// staff retry answers by running every waiting email again.
+    async fn report_relay(&self, error: &JobError, attempts: i32) -> Result<(), sqlx::Error> {
+        let reason = format!(
+            "PIN emails cannot be sent: {error}. They wait and go out once the relay takes them"
+        );
+        let mut tx = self.pool.begin().await?;
+        failures::report(
+            &mut tx,
+            Report {
+                kind: FailureKind::EmailNotSent,
+                booking_id: None,
+                reason: &reason,
+                attempts,
+                retry: RetryWith::Queue(Self::QUEUE),
+            },
+        )
+        .await?;
+        tx.commit().await
     }
 }
 
-/// Only a relay's permanent (5xx) answer or an unusable message stops the job: a relay that is
-/// down, slow or answering 4xx gets another try later.
+/// Only a refused recipient, another permanent (5xx) refusal of this email or an unusable
+/// message stops the job: a relay that is down, slow, misconfigured or answering 4xx gets
+/// another try later.
 fn job_error(error: &SendError, recipient: &str) -> JobError {
     // Relays quote the recipient in their answers; the reason is logged and stored.
-    let reason = describe(error).replace(recipient, &mask(recipient));
+    let reason = error_chain(error).replace(recipient, &mask(recipient));
     match error {
         SendError::Recipient(_) | SendError::Build(_) => JobError::Permanent(reason),
         SendError::Smtp(smtp) if smtp.is_permanent() => JobError::Permanent(reason),
@@ -176,22 +239,6 @@ fn job_error(error: &SendError, recipient: &str) -> JobError {
             retry_after: None,
         },
     }
-}
-
-/// The error and its causes on one line. lettre's errors print their own cause too, so a cause
-/// already at the end of the line is not repeated.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// "a***@example.edu": enough to tell patrons apart in a log, not enough to write to them.

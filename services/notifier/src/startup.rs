@@ -4,14 +4,14 @@ use axum::Router;
 use lettre::{AsyncSmtpTransport, Tokio1Executor, message::Mailbox};
 use lockbridge_shared::{
     amqp::{Consumer, topology::NOTIFIER_PINS},
-    configuration::{Settings, SmtpSettings},
+    configuration::{AlertSettings, Settings, SmtpSettings},
     jobs::{RetryPolicy, Worker},
     service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use crate::{consumer::PinEvents, sender::PinEmailSender};
+use crate::{alerts::AlertSender, consumer::PinEvents, sender::PinEmailSender};
 
 /// A job whose worker died is taken over after this. Longer than any SMTP exchange: lettre
 /// waits up to a minute per command.
@@ -21,6 +21,7 @@ pub struct Application {
     server: Server,
     consumer: Consumer<PinEvents>,
     worker: Worker<PinEmailSender>,
+    alerts: Worker<AlertSender>,
 }
 
 impl Service for Application {
@@ -29,6 +30,12 @@ impl Service for Application {
     async fn build(settings: Settings) -> Result<Self, StartupError> {
         // Checked first: a typo in the SMTP settings should not wait for the database.
         let (mailer, from) = smtp(&settings.smtp)?;
+        let recipients = alert_recipients(&settings.alerts)?;
+        if recipients.is_empty() {
+            tracing::warn!(
+                "alerts.recipients is empty: failures that need a person are not emailed to staff"
+            );
+        }
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
         let pool = infrastructure.pool.clone();
         let consumer = Consumer {
@@ -36,6 +43,18 @@ impl Service for Application {
             queue: NOTIFIER_PINS,
             prefetch: settings.amqp.prefetch,
             handler: Arc::new(PinEvents { pool: pool.clone() }),
+        };
+        // Alerts go through the same relay, and are retried like the emails.
+        let alerts = Worker {
+            pool: pool.clone(),
+            handler: Arc::new(AlertSender {
+                pool: pool.clone(),
+                mailer: mailer.clone(),
+                from: from.clone(),
+                recipients,
+            }),
+            policy: RetryPolicy::default(),
+            lease: JOB_LEASE,
         };
         let worker = Worker {
             pool: pool.clone(),
@@ -47,6 +66,7 @@ impl Service for Application {
             server: Server::bind(infrastructure, settings.notifier.listen).await?,
             consumer,
             worker,
+            alerts,
         })
     }
 
@@ -57,8 +77,13 @@ impl Service for Application {
     async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), TaskDied> {
         let consumer = tokio::spawn(self.consumer.run(shutdown.clone()));
         let worker = tokio::spawn(self.worker.run(shutdown.clone()));
-        // Both finish what they hold: the delivery in hand, the email being sent.
-        let tasks = [("PIN event consumer", consumer), ("email worker", worker)];
+        let alerts = tokio::spawn(self.alerts.run(shutdown.clone()));
+        // Each finishes what it holds: the delivery in hand, the email being sent.
+        let tasks = [
+            ("PIN event consumer", consumer),
+            ("email worker", worker),
+            ("alert worker", alerts),
+        ];
         self.server.run(Router::new(), shutdown, tasks).await
     }
 }
@@ -80,4 +105,21 @@ fn smtp(
         ))
     })?;
     Ok((mailer, from))
+}
+
+/// Staff addresses, each as a mailbox may be written ("Ada <ada@example.org>").
+fn alert_recipients(settings: &AlertSettings) -> Result<Vec<Mailbox>, StartupError> {
+    settings
+        .recipients
+        .split(',')
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .map(|address| {
+            address.parse().map_err(|error| {
+                StartupError::Invalid(format!(
+                    "alerts.recipients must be comma-separated email addresses, and {address:?} is not one ({error})"
+                ))
+            })
+        })
+        .collect()
 }

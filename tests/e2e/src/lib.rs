@@ -9,12 +9,14 @@ pub mod database;
 pub mod intake_api;
 pub mod mailbox;
 pub mod services;
+pub mod smtp_relay;
 pub mod system;
 pub mod tap;
 
 pub use broker::TestBroker;
 pub use database::TestDatabase;
 pub use mailbox::Mailbox;
+pub use smtp_relay::{Script, ScriptedRelay};
 
 /// Where the test servers are; override with the same variables CI sets.
 pub fn postgres_admin_url() -> String {

@@ -1,16 +1,18 @@
 //! The notifier against real PostgreSQL, RabbitMQ and SMTP (MailDev): one email per PIN
 //! version whatever the broker redelivers, poison messages dead-lettered, and emails that wait
-//! in the job queue while the SMTP relay is down.
+//! in the job queue while the SMTP relay is down. Staff alerts for failures, and SMTP faults
+//! told apart by who is at fault, against a scripted relay that refuses what MailDev would not.
 
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use lockbridge_e2e::{Mailbox, TestBroker, TestDatabase, mailbox, services};
+use lockbridge_e2e::{Mailbox, Script, ScriptedRelay, TestBroker, TestDatabase, mailbox, services};
 use lockbridge_shared::{
     amqp::{Broker, OutgoingMessage, Publisher, topology},
     configuration::Settings,
     domain::{BookingId, LockId, Patron, Pin, SpaceId},
     events::{Envelope, EventType, PINS_EXCHANGE, PinIssuedData, PinReason},
+    failures::{self, FailureKind, Report, RetryWith},
     service::Service,
 };
 use notifier::Application;
@@ -25,6 +27,8 @@ struct Harness {
     broker: TestBroker,
     publisher: Publisher,
     mailbox: Mailbox,
+    /// `alerts.recipients`: a staff address no other test uses.
+    staff: String,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -50,14 +54,20 @@ impl Harness {
             broker,
             publisher: Publisher::new(connection),
             mailbox: Mailbox::default(),
+            staff: format!("staff-{}@library.test", Uuid::new_v4().simple()),
         }
     }
 
     fn settings(&self, smtp_url: String) -> Settings {
+        self.settings_with(smtp_url, &self.staff)
+    }
+
+    fn settings_with(&self, smtp_url: String, alert_recipients: &str) -> Settings {
         services::settings(&[
             ("database.url", self.db.url.clone()),
             ("amqp.url", self.broker.url.clone()),
             ("smtp.url", smtp_url),
+            ("alerts.recipients", alert_recipients.to_owned()),
         ])
     }
 
@@ -92,6 +102,78 @@ impl Harness {
         .fetch_optional(&self.db.pool)
         .await
         .expect("read jobs")
+    }
+
+    /// Booking `booking_id` of Study Room 101 at Main Library (New York), as booking-intake
+    /// stores it: 14:00–15:30 on Tue 1 Dec 2026, like [`pin_issued`].
+    async fn booking(&self, booking_id: &str, status: &str) {
+        sqlx::raw_sql(
+            "INSERT INTO locations (location_id, name, time_zone)
+                 VALUES ('main', 'Main Library', 'America/New_York') ON CONFLICT DO NOTHING;
+             INSERT INTO categories (category_id, location_id, name)
+                 VALUES ('rooms', 'main', 'Study rooms') ON CONFLICT DO NOTHING;
+             INSERT INTO spaces (space_id, category_id, name, kind)
+                 VALUES ('sp-101', 'rooms', 'Study Room 101', 'bookable_as_whole') ON CONFLICT DO NOTHING;",
+        )
+        .execute(&self.db.pool)
+        .await
+        .expect("insert the catalogue");
+        sqlx::query(
+            "INSERT INTO bookings (booking_id, source, space_id, starts_at, ends_at, status,
+                                   patron_name, patron_email, correlation_id)
+             VALUES ($1, 'libcal', 'sp-101', '2026-12-01T19:00:00Z', '2026-12-01T20:30:00Z',
+                     $2::booking_status, 'Ada Lovelace', 'ada@example.test', gen_random_uuid())",
+        )
+        .bind(booking_id)
+        .bind(status)
+        .execute(&self.db.pool)
+        .await
+        .expect("insert the booking");
+    }
+
+    /// Opens a failure as the services do; returns its id.
+    async fn report(&self, kind: FailureKind, booking_id: Option<&str>, reason: &str) -> i64 {
+        let booking_id = booking_id.map(|id| BookingId::parse(id).unwrap());
+        let mut tx = self.db.pool.begin().await.unwrap();
+        failures::report(
+            &mut tx,
+            Report {
+                kind,
+                booking_id: booking_id.as_ref(),
+                reason,
+                attempts: 1,
+                retry: RetryWith::Queue("provisioning"),
+            },
+        )
+        .await
+        .expect("report the failure");
+        tx.commit().await.unwrap();
+        self.open_failure(kind, booking_id.as_ref().map(BookingId::as_str))
+            .await
+            .expect("the failure is open")
+    }
+
+    /// The provisioner's failure when the RemoteLock authorization is gone.
+    async fn authorization_lost(&self) -> i64 {
+        self.report(
+            FailureKind::Authorization,
+            None,
+            "lockbridge is not authorized with RemoteLock",
+        )
+        .await
+    }
+
+    /// The open failure of `kind` about `booking_id` (`None`: about the whole system).
+    async fn open_failure(&self, kind: FailureKind, booking_id: Option<&str>) -> Option<i64> {
+        sqlx::query_scalar(
+            "SELECT id FROM failures
+             WHERE kind = $1 AND booking_id IS NOT DISTINCT FROM $2 AND resolved_at IS NULL",
+        )
+        .bind(kind)
+        .bind(booking_id)
+        .fetch_optional(&self.db.pool)
+        .await
+        .expect("read failures")
     }
 
     async fn count(&self, query: &str) -> i64 {
@@ -420,4 +502,370 @@ async fn an_email_for_a_pin_that_changed_or_stopped_working_meanwhile_is_not_sen
         "no email for a revoked PIN"
     );
     assert_eq!(h.mailbox.to(&superseded).await.len(), 1);
+}
+
+/// The one email `relay` accepted for `address`, waited for.
+async fn relayed_to(relay: &ScriptedRelay, address: &str) -> lockbridge_e2e::smtp_relay::Received {
+    eventually(
+        &format!("the relay took an email for {address}"),
+        async || !relay.received_by(address).is_empty(),
+    )
+    .await;
+    let received = relay.received_by(address);
+    assert_eq!(received.len(), 1, "{received:#?}");
+    received.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn a_recipient_refused_at_rcpt_fails_that_email_for_good_and_alerts_staff() {
+    let mut h = Harness::new().await;
+    let address = patron_address();
+    let relay = ScriptedRelay::start(
+        Script::default().refusing(&address, &format!("550 5.1.1 <{address}>: User unknown")),
+    )
+    .await;
+    let _notifier = services::spawn::<Application>(h.settings(relay.url(None))).await;
+    h.booking("lc-1", "confirmed").await;
+    let event = pin_issued("lc-1", &address, "482193", 1, PinReason::New);
+
+    h.publish(&event).await;
+
+    let alert = relayed_to(&relay, &h.staff).await;
+    assert_eq!(
+        alert.subject(),
+        "Patron not emailed their PIN for booking lc-1 (Study Room 101, Tue 1 Dec 14:00)"
+    );
+    let body = alert.decoded();
+    assert!(body.contains("User unknown"), "{body}");
+    assert!(!body.contains("482193"), "no PIN in an alert: {body}");
+    assert!(
+        !body.contains(&address),
+        "the patron's address is masked: {body}"
+    );
+    let job = h.job(&event.data).await.expect("the job exists");
+    assert_eq!(job.state, "failed", "{job:?}");
+    assert_eq!(job.attempts, 1, "not retried: {job:?}");
+    assert!(
+        h.open_failure(FailureKind::EmailNotSent, Some("lc-1"))
+            .await
+            .is_some(),
+        "the booking's email failure is open"
+    );
+    assert_eq!(
+        h.open_failure(FailureKind::EmailNotSent, None).await,
+        None,
+        "the relay itself is fine"
+    );
+    assert!(relay.received_by(&address).is_empty());
+}
+
+#[tokio::test]
+async fn refused_smtp_credentials_are_the_relays_fault_and_the_email_waits_for_it() {
+    let mut h = Harness::new().await;
+    let refusing = Script {
+        auth: true,
+        auth_reply: Some("535 5.7.8 Authentication credentials invalid".into()),
+        ..Script::default()
+    };
+    let relay = ScriptedRelay::start(refusing).await;
+    let _notifier = services::spawn::<Application>(h.settings(relay.url(Some("lockbridge")))).await;
+    let address = patron_address();
+    let event = pin_issued("lc-1", &address, "482193", 1, PinReason::New);
+
+    h.publish(&event).await;
+
+    // Reported once it has lasted three attempts (2 s and 4 s apart, give or take jitter).
+    eventually("the relay's failure is open", async || {
+        h.open_failure(FailureKind::EmailNotSent, None)
+            .await
+            .is_some()
+    })
+    .await;
+    // Spend the job's attempts, as a day and a half of refusals would.
+    sqlx::query("UPDATE jobs SET attempts = 79, run_at = now() WHERE queue = 'email'")
+        .execute(&h.db.pool)
+        .await
+        .unwrap();
+    eventually("the job has run its last attempt", async || {
+        h.job(&event.data)
+            .await
+            .is_some_and(|job| job.attempts >= 80)
+    })
+    .await;
+    let job = h.job(&event.data).await.unwrap();
+    assert_eq!(job.state, "queued", "never given up: {job:?}");
+    let last_error = job.last_error.unwrap_or_default();
+    assert!(
+        last_error.contains("the SMTP relay is failing"),
+        "{last_error}"
+    );
+    assert!(last_error.contains("535"), "{last_error}");
+    assert_eq!(
+        h.count("SELECT count(*) FROM failures WHERE resolved_at IS NULL")
+            .await,
+        1,
+        "one failure, the relay's, and none for the patron's email"
+    );
+
+    // The relay takes our credentials again; staff retry the relay's failure.
+    relay.set_script(Script {
+        auth: true,
+        ..Script::default()
+    });
+    let failure = h
+        .open_failure(FailureKind::EmailNotSent, None)
+        .await
+        .unwrap();
+    failures::retry(&h.db.pool, failure).await.expect("retry");
+
+    let email = relayed_to(&relay, &address).await;
+    assert!(email.decoded().contains("482193"));
+    eventually("the relay's failure is resolved", async || {
+        h.open_failure(FailureKind::EmailNotSent, None)
+            .await
+            .is_none()
+    })
+    .await;
+    eventually("the email job succeeded", async || {
+        h.job(&event.data)
+            .await
+            .is_some_and(|job| job.state == "succeeded")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn relaying_denied_at_rcpt_is_the_relays_fault_not_the_patrons() {
+    let mut h = Harness::new().await;
+    let address = patron_address();
+    let relay = ScriptedRelay::start(Script::default().refusing(
+        &address,
+        &format!("554 5.7.1 <{address}>: Relay access denied"),
+    ))
+    .await;
+    let _notifier = services::spawn::<Application>(h.settings(relay.url(None))).await;
+    let event = pin_issued("lc-1", &address, "482193", 1, PinReason::New);
+
+    h.publish(&event).await;
+
+    // This relay still takes mail for staff, so the alert goes out.
+    let alert = relayed_to(&relay, &h.staff).await;
+    assert_eq!(
+        alert.subject(),
+        "PIN emails are not going out: the SMTP relay is failing"
+    );
+    assert!(alert.decoded().contains("Relay access denied"));
+    let job = h.job(&event.data).await.expect("the job exists");
+    assert_eq!(job.state, "queued", "retried, not given up: {job:?}");
+    assert!(job.attempts >= 3, "{job:?}");
+    assert!(
+        h.open_failure(FailureKind::EmailNotSent, None)
+            .await
+            .is_some()
+    );
+    assert_eq!(
+        h.open_failure(FailureKind::EmailNotSent, Some("lc-1"))
+            .await,
+        None,
+        "not the patron's failure"
+    );
+}
+
+#[tokio::test]
+async fn an_alert_for_a_failure_resolved_meanwhile_sends_nothing() {
+    let h = Harness::new().await;
+    h.report(
+        FailureKind::PinNotIssued,
+        Some("lc-1"),
+        "no PIN could be issued: RemoteLock is unavailable for now",
+    )
+    .await;
+    failures::resolve(
+        &h.db.pool,
+        FailureKind::PinNotIssued,
+        Some(&BookingId::parse("lc-1").unwrap()),
+    )
+    .await
+    .unwrap();
+    // Reported after the first: once its alert is out, the first alert job has run.
+    h.authorization_lost().await;
+    let _notifier = h.start().await;
+
+    let emails = h.mailbox.wait_for(&h.staff, 1, WAIT).await;
+    assert_eq!(
+        emails[0].subject,
+        "RemoteLock authorization stopped working"
+    );
+    h.all_jobs_succeeded().await;
+    assert_eq!(
+        h.mailbox.to(&h.staff).await.len(),
+        1,
+        "no alert for the resolved failure"
+    );
+}
+
+#[tokio::test]
+async fn every_alert_kind_names_the_booking_and_never_the_pin() {
+    let h = Harness::new().await;
+    for (booking, status) in [
+        ("lc-1", "cancelled"),
+        ("lc-2", "confirmed"),
+        ("lc-3", "confirmed"),
+    ] {
+        h.booking(booking, status).await;
+    }
+    sqlx::query(
+        "INSERT INTO booking_pins (booking_id, correlation_id, state, space_id, lock_id, pin, pin_version)
+         VALUES ('lc-1', gen_random_uuid(), 'issued', 'sp-101', 'lock-1', '482193', 1),
+                ('lc-3', gen_random_uuid(), 'issued', 'sp-101', 'lock-1', '604918', 1)",
+    )
+    .execute(&h.db.pool)
+    .await
+    .unwrap();
+    let revoke = h
+        .report(
+            FailureKind::PinNotRevoked,
+            Some("lc-1"),
+            "the booking no longer wants a PIN, but its RemoteLock guest could not be \
+             deactivated, so the PIN still opens the door: RemoteLock is unavailable for now. \
+             lockbridge keeps trying.",
+        )
+        .await;
+    h.report(
+        FailureKind::PinNotIssued,
+        Some("lc-2"),
+        "no PIN could be issued: RemoteLock refused the request (403): forbidden",
+    )
+    .await;
+    h.report(
+        FailureKind::EmailNotSent,
+        Some("lc-3"),
+        "the PIN email to the patron was given up: the SMTP relay refused the recipient's address",
+    )
+    .await;
+    h.authorization_lost().await;
+    let _notifier = h.start().await;
+
+    let emails = h.mailbox.wait_for(&h.staff, 4, WAIT).await;
+    let mut subjects: Vec<&str> = emails.iter().map(|e| e.subject.as_str()).collect();
+    subjects.sort_unstable();
+    assert_eq!(
+        subjects,
+        [
+            "No PIN for booking lc-2 (Study Room 101, Tue 1 Dec 14:00)",
+            "Patron not emailed their PIN for booking lc-3 (Study Room 101, Tue 1 Dec 14:00)",
+            "RemoteLock authorization stopped working",
+            "URGENT: cancelled booking lc-1 still opens Study Room 101",
+        ]
+    );
+    for email in &emails {
+        for body in [&email.text, &email.html] {
+            for pin in ["482193", "604918"] {
+                assert!(!body.contains(pin), "a PIN in an alert:\n{body}");
+            }
+            assert!(body.contains("/api/v1/failures/"), "{body}");
+        }
+        if email.subject != "RemoteLock authorization stopped working" {
+            assert!(
+                email.text.contains("Study Room 101 at Main Library"),
+                "{}",
+                email.text
+            );
+        }
+    }
+    let urgent = emails
+        .iter()
+        .find(|e| e.subject.starts_with("URGENT"))
+        .unwrap();
+    assert!(
+        urgent
+            .text
+            .contains(&format!("POST /api/v1/failures/{revoke}/retry")),
+        "{}",
+        urgent.text
+    );
+}
+
+#[tokio::test]
+async fn a_waiting_email_for_a_booking_cancelled_meanwhile_is_not_sent() {
+    let mut h = Harness::new().await;
+    // The PIN record still says issued: the provisioner has not revoked it yet.
+    h.booking("lc-1", "cancelled").await;
+    let _notifier = h.start().await;
+    let address = patron_address();
+
+    let event = pin_issued("lc-1", &address, "482193", 1, PinReason::New);
+    h.publish(&event).await;
+
+    eventually("the email job ran", async || {
+        h.job(&event.data)
+            .await
+            .is_some_and(|job| job.state == "succeeded")
+    })
+    .await;
+    assert!(
+        h.mailbox.to(&address).await.is_empty(),
+        "no PIN for a cancelled booking"
+    );
+    assert_eq!(h.count("SELECT count(*) FROM sent_emails").await, 0);
+}
+
+#[tokio::test]
+async fn a_corrected_patron_address_gets_the_pin_again() {
+    let mut h = Harness::new().await;
+    let _notifier = h.start().await;
+    let (old, new) = (patron_address(), patron_address());
+
+    h.publish(&pin_issued("lc-1", &old, "482193", 1, PinReason::New))
+        .await;
+    h.mailbox.wait_for(&old, 1, WAIT).await;
+    h.publish(&pin_issued("lc-1", &new, "482193", 2, PinReason::Changed))
+        .await;
+
+    let emails = h.mailbox.wait_for(&new, 1, WAIT).await;
+    assert!(
+        emails[0].subject.starts_with("Updated booking"),
+        "{}",
+        emails[0].subject
+    );
+    for fact in ["482193", "has changed", "Tue 1 Dec 2026, 14:00–15:30"] {
+        assert!(
+            emails[0].text.contains(fact),
+            "{fact:?} missing from:\n{}",
+            emails[0].text
+        );
+    }
+    h.all_jobs_succeeded().await;
+    assert_eq!(
+        h.mailbox.to(&old).await.len(),
+        1,
+        "the old address gets nothing more"
+    );
+}
+
+#[tokio::test]
+async fn alerts_with_no_recipients_are_completed_without_an_email() {
+    let h = Harness::new().await;
+    h.authorization_lost().await;
+    let _notifier = services::spawn::<Application>(h.settings_with(mailbox::smtp_url(), "")).await;
+
+    h.all_jobs_succeeded().await;
+    assert!(h.mailbox.to(&h.staff).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_alert_recipient_stops_start_up_with_a_clear_error() {
+    let h = Harness::new().await;
+    let error = Application::build(
+        h.settings_with(mailbox::smtp_url(), "desk@library.test, not-an-address"),
+    )
+    .await
+    .err()
+    .expect("start-up fails");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("alerts.recipients must be comma-separated email addresses"),
+        "{message}"
+    );
+    assert!(message.contains("\"not-an-address\""), "{message}");
 }
