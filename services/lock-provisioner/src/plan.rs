@@ -97,3 +97,149 @@ fn record_once(record: Option<&PinRecord>, state: PinState, detail: &'static str
         _ => Plan::Record { state, detail },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+    use lockbridge_shared::domain::{BookingId, BookingWindow, LockId, Patron, SpaceId};
+
+    use super::*;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2027, 1, 12, hour, 0, 0).unwrap()
+    }
+
+    fn booking(status: BookingStatus, linked: bool) -> Booking {
+        Booking {
+            booking_id: BookingId::parse("b-1").unwrap(),
+            correlation_id: uuid::Uuid::nil(),
+            status,
+            window: BookingWindow::new(at(14), at(15)).unwrap(),
+            patron: Patron {
+                name: "Ada".into(),
+                email: "ada@example.edu".into(),
+            },
+            space_id: SpaceId::parse("sp-101").unwrap(),
+            space_name: "Study Room 101".into(),
+            location_name: "Main".into(),
+            location_zone: "America/New_York".parse().unwrap(),
+            lock: linked.then(|| LinkedLock {
+                id: LockId::parse("lock-1").unwrap(),
+                name: "Door".into(),
+            }),
+        }
+    }
+
+    fn record(state: PinState, guest: bool) -> PinRecord {
+        PinRecord {
+            state,
+            space_id: Some(SpaceId::parse("sp-101").unwrap()),
+            lock_id: Some(LockId::parse("lock-1").unwrap()),
+            guest_name: Some("Ada · b-1".into()),
+            create_requested_at: None,
+            guest_id: guest.then(|| lockbridge_shared::domain::GuestId::parse("g-1").unwrap()),
+            pin: Some("4829".into()),
+            pin_version: 1,
+            valid_from: Some(at(14)),
+            valid_until: Some(at(15)),
+            patron_name: None,
+            patron_email: None,
+            reissue_requested_at: None,
+        }
+    }
+
+    /// The plan's name, for comparing.
+    fn name(plan: &Plan<'_>) -> String {
+        match plan {
+            Plan::Issue { .. } => "issue".into(),
+            Plan::Follow { .. } => "follow".into(),
+            Plan::Revoke { .. } => "revoke".into(),
+            Plan::Record { state, .. } => format!("record {}", state.as_str()),
+            Plan::Nothing => "nothing".into(),
+        }
+    }
+
+    #[test]
+    fn each_case_gets_its_plan() {
+        use BookingStatus::{Cancelled, Confirmed, Tentative};
+        let validity = PinValidity {
+            valid_from: at(14),
+            valid_until: at(15),
+        };
+        let (before, after) = (at(10), at(16));
+        let issued = record(PinState::Issued, true);
+        let revoked = record(PinState::Revoked, true);
+        let cases: Vec<(&str, Booking, Option<&PinRecord>, DateTime<Utc>, &str)> = vec![
+            (
+                "new confirmed",
+                booking(Confirmed, true),
+                None,
+                before,
+                "issue",
+            ),
+            (
+                "held guest",
+                booking(Confirmed, true),
+                Some(&issued),
+                before,
+                "follow",
+            ),
+            (
+                "ended, never issued",
+                booking(Confirmed, true),
+                None,
+                after,
+                "record expired",
+            ),
+            (
+                "ended, issued",
+                booking(Confirmed, true),
+                Some(&issued),
+                after,
+                "nothing",
+            ),
+            (
+                "cancelled with guest",
+                booking(Cancelled, true),
+                Some(&issued),
+                before,
+                "revoke",
+            ),
+            (
+                "tentative",
+                booking(Tentative, true),
+                None,
+                before,
+                "record not_applicable",
+            ),
+            (
+                "no lock",
+                booking(Confirmed, false),
+                None,
+                before,
+                "record not_applicable",
+            ),
+            (
+                "unlinked keeps guest",
+                booking(Confirmed, false),
+                Some(&issued),
+                before,
+                "nothing",
+            ),
+            (
+                "revoked stays revoked",
+                booking(Cancelled, true),
+                Some(&revoked),
+                before,
+                "nothing",
+            ),
+        ];
+        for (case, booking, record, now, expected) in cases {
+            assert_eq!(
+                name(&plan(&booking, record, &validity, now)),
+                expected,
+                "{case}"
+            );
+        }
+    }
+}

@@ -26,6 +26,8 @@ pub struct TestSystem {
     pub provisioner: Option<Running>,
     pub notifier: Running,
     pub http: reqwest::Client,
+    /// The staff address `alerts.recipients` names: unique per system, to read its alerts.
+    pub staff: String,
     overrides: Vec<(&'static str, String)>,
 }
 
@@ -40,7 +42,9 @@ impl TestSystem {
         let broker = TestBroker::create().await;
         let sim = Simulator::start(sim).await.expect("simulator starts");
         let admin_addr = free_local_port();
+        let staff = unique_patron();
         let mut overrides = vec![
+            ("alerts.recipients", staff.clone()),
             ("database.url", db.url.clone()),
             ("amqp.url", broker.url.clone()),
             ("smtp.url", mailbox::smtp_url()),
@@ -71,6 +75,7 @@ impl TestSystem {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
+            staff,
             overrides,
         }
     }
@@ -84,6 +89,21 @@ impl TestSystem {
             services::spawn::<lock_provisioner::Application>(services::settings(&self.overrides))
                 .await,
         );
+    }
+
+    /// The stored authorization dies as if revoked at RemoteLock: its refresh token is refused
+    /// and its access token has expired.
+    pub async fn revoke_authorization_at_remotelock(&self) {
+        let cipher =
+            lockbridge_shared::crypto::TokenCipher::new(&services::TOKEN_ENCRYPTION_KEY.into())
+                .expect("the test key is valid");
+        sqlx::query(
+            "UPDATE remotelock_authorization SET refresh_token_enc = $1, access_expires_at = now()",
+        )
+        .bind(cipher.encrypt(&"revoked-refresh-token".to_owned().into()))
+        .execute(&self.db.pool)
+        .await
+        .expect("authorization stored");
     }
 
     /// The admin's JSON API, as staff tools speak to it.

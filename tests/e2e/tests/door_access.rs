@@ -293,6 +293,14 @@ async fn a_refused_revocation_alerts_staff_keeps_trying_and_a_retry_finishes_it(
         .unwrap();
     assert_eq!(alerts, 1, "one alert for the failure");
 
+    let alert = &system.mailbox.wait_for(&system.staff, 1, WAIT).await[0];
+    assert!(alert.subject.contains("still opens"), "{}", alert.subject);
+    assert!(alert.text.contains("stuck-1"), "{}", alert.text);
+    assert!(
+        !alert.text.contains(&pin) && !alert.html.contains(&pin),
+        "no PIN in an alert"
+    );
+
     let admin = system.admin_api();
     let retry = format!("/api/v1/failures/{}/retry", failure["id"]);
     let (status, _) = admin.call(admin.request(Method::POST, &retry)).await;
@@ -302,6 +310,12 @@ async fn a_refused_revocation_alerts_staff_keeps_trying_and_a_retry_finishes_it(
     assert!(
         open_failures(&system).await.is_empty(),
         "resolved by itself"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        system.mailbox.to(&system.staff).await.len(),
+        1,
+        "one alert, not one per try"
     );
 
     // Retrying what is resolved, what does not exist, or without a token changes nothing.
@@ -439,4 +453,53 @@ async fn staff_see_a_booking_with_its_pin_and_history_and_reissue_the_pin_on_the
         .await
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_cancel_while_the_authorization_is_gone_alerts_that_the_door_opens_until_reauthorized() {
+    let system = TestSystem::start().await;
+    let lock = system.ready_with_link().await;
+    let patron = unique_patron();
+    put_booking(&system, "noauth-1", &january("sp-101", 10, &patron)).await;
+    system.wait_for_pin("noauth-1", "issued", WAIT).await;
+    system.revoke_authorization_at_remotelock().await;
+    cancel(&system, "noauth-1").await;
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut kinds: Vec<String> = open_failures(&system)
+            .await
+            .iter()
+            .map(|f| f["kind"].as_str().unwrap().to_owned())
+            .collect();
+        kinds.sort();
+        if kinds == ["authorization", "pin_not_revoked"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "failures: {kinds:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        system.sim.live_guests_on_lock(&lock).len(),
+        1,
+        "the door still opens"
+    );
+    let alerts = system.mailbox.wait_for(&system.staff, 2, WAIT).await;
+    assert!(
+        alerts.iter().any(|a| a.subject.contains("still opens")),
+        "{:?}",
+        alerts.iter().map(|a| &a.subject).collect::<Vec<_>>()
+    );
+
+    system.authorize().await;
+    system.wait_for_pin("noauth-1", "revoked", WAIT).await;
+    assert!(system.sim.live_guests_on_lock(&lock).is_empty());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !open_failures(&system).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "failures stay open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

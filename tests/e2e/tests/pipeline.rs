@@ -515,27 +515,28 @@ async fn a_guest_left_behind_by_a_failed_change_is_still_deactivated_on_cancel()
 
 #[tokio::test]
 async fn bookings_that_failed_for_want_of_authorization_get_their_pin_after_reauthorizing() {
-    use lockbridge_e2e::services;
-    use lockbridge_shared::crypto::TokenCipher;
-
     let system = TestSystem::start().await;
     system.ready_with_link().await;
-    // The authorization dies as if revoked at RemoteLock: the stored refresh token is refused.
-    let cipher = TokenCipher::new(&services::TOKEN_ENCRYPTION_KEY.into()).unwrap();
-    sqlx::query(
-        "UPDATE remotelock_authorization SET refresh_token_enc = $1, access_expires_at = now()",
-    )
-    .bind(cipher.encrypt(&"revoked-refresh-token".to_owned().into()))
-    .execute(&system.db.pool)
-    .await
-    .unwrap();
+    system.revoke_authorization_at_remotelock().await;
     let patron = unique_patron();
     book(&system, "e2e-reauth", &patron).await;
     let failed = system.wait_for_pin("e2e-reauth", "failed", WAIT).await;
     assert!(system.guests_for("e2e-reauth").is_empty(), "{failed}");
+    // One failure for the account, not one per booking it stops.
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind::text FROM failures WHERE resolved_at IS NULL ORDER BY id")
+            .fetch_all(&system.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(kinds, ["authorization"]);
 
     system.authorize().await;
     system.wait_for_pin("e2e-reauth", "issued", WAIT).await;
     assert_eq!(system.guests_for("e2e-reauth").len(), 1);
     system.mailbox.wait_for(&patron, 1, WAIT).await;
+    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM failures WHERE resolved_at IS NULL")
+        .fetch_one(&system.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(open, 0, "authorizing again resolves it");
 }
