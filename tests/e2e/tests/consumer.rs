@@ -56,6 +56,21 @@ async fn one_waiting_event() -> (TestBroker, Broker) {
     (broker, connection)
 }
 
+/// Runs a consumer of the provisioner's queue with `handler`, one delivery at a time.
+fn consume<H: Handler>(
+    connection: &Broker,
+    handler: &Arc<H>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer {
+        broker: connection.clone(),
+        queue: PROVISIONER_BOOKINGS,
+        prefetch: 1,
+        handler: handler.clone(),
+    };
+    (shutdown.clone(), tokio::spawn(consumer.run(shutdown)))
+}
+
 /// Waits until the queue `name` holds `count` messages, then says how many it holds.
 async fn settle_count(broker: &TestBroker, name: &str, count: u64) -> serde_json::Value {
     for _ in 0..100 {
@@ -74,14 +89,7 @@ async fn a_failing_handler_is_retried_holding_the_delivery_not_requeued() {
         failures: 3,
         attempts: Mutex::new(Vec::new()),
     });
-    let shutdown = CancellationToken::new();
-    let consumer = Consumer {
-        broker: connection.clone(),
-        queue: PROVISIONER_BOOKINGS,
-        prefetch: 1,
-        handler: handler.clone(),
-    };
-    let running = tokio::spawn(consumer.run(shutdown.clone()));
+    let (shutdown, running) = consume(&connection, &handler);
     for _ in 0..200 {
         if handler.attempts.lock().unwrap().len() > 3 {
             break;
@@ -137,14 +145,7 @@ async fn a_database_error_that_will_not_pass_dead_letters_instead_of_holding_the
         pool: db.pool.clone(),
         attempts: Mutex::new(0),
     });
-    let shutdown = CancellationToken::new();
-    let consumer = Consumer {
-        broker: connection.clone(),
-        queue: PROVISIONER_BOOKINGS,
-        prefetch: 1,
-        handler: handler.clone(),
-    };
-    let running = tokio::spawn(consumer.run(shutdown.clone()));
+    let (shutdown, running) = consume(&connection, &handler);
     let dead_letters = PROVISIONER_BOOKINGS.dead_letter_queue();
     assert_eq!(settle_count(&broker, &dead_letters, 1).await, 1);
     assert_eq!(settle_count(&broker, PROVISIONER_BOOKINGS.name, 0).await, 0);
