@@ -35,3 +35,11 @@ CREATE UNIQUE INDEX failures_open ON failures (kind, subject) WHERE resolved_at 
 -- An event the broker refuses (unroutable, nacked) waits out a backoff instead of holding back
 -- the rows behind it.
 ALTER TABLE outbox ADD COLUMN retry_at TIMESTAMPTZ;
+
+-- ── lock-provisioner: how far it has read the sync failures locks report ───────────
+CREATE TABLE remotelock_event_cursor (
+    id          BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (id),
+    -- Events created at or after this are read again (and deduplicated by id).
+    read_from   TIMESTAMPTZ NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);

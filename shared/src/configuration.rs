@@ -28,6 +28,7 @@ pub struct Settings {
     pub provisioner: ProvisionerSettings,
     pub notifier: NotifierSettings,
     pub alerts: AlertSettings,
+    pub sync: SyncSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +93,15 @@ pub struct ProvisionerSettings {
     #[serde(with = "humantime_serde")]
     pub grace: Duration,
     pub pin_digits: u8,
+}
+
+/// Following what the locks report after the API calls succeeded (remotelock-api.md §3.5:
+/// some PIN conflicts only show when the lock syncs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SyncSettings {
+    /// How often the provisioner reads RemoteLock's sync failures: one request each time.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,6 +11,7 @@ mod plan;
 mod reconcile;
 mod startup;
 mod store;
+mod sync_failures;
 
 pub use startup::Application;
 

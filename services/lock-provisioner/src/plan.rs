@@ -50,12 +50,14 @@ pub(crate) fn plan<'a>(
     });
     let ended = validity.valid_until <= now;
     match (&booking.lock, booking.status, held) {
-        // A PIN that worked runs out by itself; RemoteLock refuses updates to expired guests.
+        // A PIN whose window has passed runs out by itself (RemoteLock refuses updates to
+        // expired guests). A guest whose window is still ahead — the booking was moved into
+        // the past, or its guest was being made — must not keep the old times: deactivate it.
         (Some(_), BookingStatus::Confirmed, Some(held)) if ended => {
-            if held.state == PinState::Issued {
+            if held.state == PinState::Issued && held.valid_until.is_some_and(|u| u <= now) {
                 Plan::Nothing
             } else {
-                expired(record)
+                Plan::Revoke { record: held }
             }
         }
         (Some(_), BookingStatus::Confirmed, None) if ended => expired(record),
@@ -168,6 +170,11 @@ mod tests {
         };
         let (before, after) = (at(10), at(16));
         let issued = record(PinState::Issued, true);
+        // Issued for a window that is still ahead when the booking itself has ended.
+        let later = PinRecord {
+            valid_until: Some(at(20)),
+            ..record(PinState::Issued, true)
+        };
         let revoked = record(PinState::Revoked, true);
         let cases: Vec<(&str, Booking, Option<&PinRecord>, DateTime<Utc>, &str)> = vec![
             (
@@ -197,6 +204,13 @@ mod tests {
                 Some(&issued),
                 after,
                 "nothing",
+            ),
+            (
+                "moved into the past",
+                booking(Confirmed, true),
+                Some(&later),
+                after,
+                "revoke",
             ),
             (
                 "cancelled with guest",

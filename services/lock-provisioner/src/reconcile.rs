@@ -600,6 +600,9 @@ impl Provisioner {
             (BookingStatus::Confirmed, None) => {
                 "booking moved to a space without a lock: guest deactivated"
             }
+            (BookingStatus::Confirmed, Some(_)) => {
+                "booking moved into the past: guest deactivated, it must not open at the old times"
+            }
             _ => "booking no longer confirmed: guest deactivated",
         };
         let mut tx = self.pool.begin().await?;

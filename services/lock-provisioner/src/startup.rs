@@ -14,11 +14,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     consumer::BookingEvents, lock_zones::LockZones, pin_choice::PinChooser, reconcile::Provisioner,
+    sync_failures::SyncFailures,
 };
 
 pub struct Application {
     server: Server,
     provisioner: Provisioner,
+    sync_failures: SyncFailures,
     prefetch: u16,
 }
 
@@ -42,6 +44,11 @@ impl Service for Application {
         let client = RemoteLockClient::new(&settings.remotelock, tokens)
             .map_err(|e| StartupError::Invalid(e.to_string()))?;
         let server = Server::bind(infrastructure, settings.provisioner.listen).await?;
+        let sync_failures = SyncFailures {
+            pool: server.infrastructure.pool.clone(),
+            client: client.clone(),
+            every: settings.sync.poll_interval,
+        };
         let provisioner = Provisioner {
             pool: server.infrastructure.pool.clone(),
             zones: LockZones::new(client.clone()),
@@ -55,6 +62,7 @@ impl Service for Application {
         Ok(Self {
             server,
             provisioner,
+            sync_failures,
             prefetch: settings.amqp.prefetch,
         })
     }
@@ -94,6 +102,10 @@ impl Service for Application {
                 tokio::spawn(worker.run(shutdown.clone())),
             ),
             ("outbox relay", tokio::spawn(relay.run(shutdown.clone()))),
+            (
+                "sync failure watch",
+                tokio::spawn(self.sync_failures.run(shutdown.clone())),
+            ),
         ];
         self.server.run(Router::new(), shutdown, tasks).await
     }

@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode, header::ACCEPT, redirect};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -18,7 +19,7 @@ use super::{
     error::{FieldError, RemoteLockError, TransientCause},
     rate_limit::{Pacer, RateLimitWindow},
     resources::{
-        Access, AccessGuest, Account, Device, DeviceType, Document, GrantAttributes,
+        Access, AccessGuest, Account, Device, DeviceType, Document, Event, GrantAttributes,
         GuestAttributes, GuestStatus, GuestUpdate, Location, NewAccessGuest, Page, RequestBody,
     },
     tokens::TokenManager,
@@ -33,6 +34,8 @@ const MEDIA_TYPE: &str = "application/vnd.lockstate+json; version=1";
 const PER_PAGE: u32 = 50;
 /// RemoteLock serves at most 10,000 records of a collection (`page * per_page`).
 const MAX_PAGES: u32 = 10_000 / PER_PAGE;
+/// A sync poll reads at most this many pages; what is older waits for the next poll.
+const MAX_EVENT_PAGES: u32 = 4;
 
 #[derive(Clone)]
 pub struct RemoteLockClient {
@@ -139,6 +142,38 @@ impl RemoteLockClient {
         // make sure.
         guests.retain(|guest| guest.name == name);
         Ok(guests)
+    }
+
+    /// The sync failures locks reported since `since`, newest first, at most `MAX_EVENT_PAGES`
+    /// pages: one request when nothing new happened.
+    pub async fn sync_failures_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Event>, RemoteLockError> {
+        let mut events = Vec::new();
+        for page in 1..=MAX_EVENT_PAGES {
+            let mut url = self.url(&["events"]);
+            url.query_pairs_mut()
+                .append_pair("type[]", "access_person_sync_failed_event")
+                .append_pair("sort", "-created_at")
+                .append_pair("page", &page.to_string())
+                .append_pair("per_page", &PER_PAGE.to_string());
+            let body = self.call(Method::GET, url, None::<&()>).await?;
+            let page_of = decode::<Page<Event>>(&body)?;
+            let before = events.len();
+            events.extend(
+                page_of
+                    .data
+                    .into_iter()
+                    .map(|record| record.0)
+                    .take_while(|event: &Event| event.created_at >= since),
+            );
+            let all_new = events.len() - before == PER_PAGE as usize;
+            if !all_new || page >= page_of.meta.total_pages {
+                break;
+            }
+        }
+        Ok(events)
     }
 
     pub async fn access_guest(&self, id: &GuestId) -> Result<AccessGuest, RemoteLockError> {
@@ -471,6 +506,7 @@ mod tests {
             let _ = client.grant_lock(&guest, &lock).await;
             let _ = client.accesses(&guest).await;
             let _ = client.revoke_access(&guest, &access).await;
+            let _ = client.sync_failures_since(chrono::Utc::now()).await;
         });
     }
 

@@ -12,7 +12,7 @@ pub use client::RemoteLockClient;
 pub use error::{FieldError, NotAuthorized, RemoteLockError, TransientCause};
 pub use oauth::{OAuthClient, TokenSet};
 pub use resources::{
-    Access, AccessGuest, Account, Device, DeviceType, GuestStatus, GuestUpdate, Location,
+    Access, AccessGuest, Account, Device, DeviceType, Event, GuestStatus, GuestUpdate, Location,
     NewAccessGuest, RemoteLockLocationId,
 };
 pub use tokens::TokenManager;

@@ -135,6 +135,25 @@ pub struct Access {
     pub devices_failed_sync_count: Option<u32>,
 }
 
+/// Something a device or person did, as RemoteLock's `/events` lists it (remotelock-api.md
+/// §3.8). Only what lockbridge reads is kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    pub id: String,
+    /// The event name with an `_event` suffix, e.g. `access_person_sync_failed_event`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub created_at: DateTime<Utc>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// For a sync failure, why: `pin_conflict`, `timeout`, …
+    pub status_info: Option<String>,
+    /// The lock, for sync events.
+    pub publisher_id: Option<String>,
+    /// The person, for sync events.
+    pub associated_resource_type: Option<String>,
+    pub associated_resource_id: Option<String>,
+}
+
 /// What `create_access_guest` sends. The name should identify the booking, so a create whose
 /// answer was lost can be found again with `find_access_guests`.
 #[derive(Debug, Clone, Copy)]

@@ -55,7 +55,7 @@ async fn open_failures(system: &TestSystem) -> Vec<Value> {
 
 /// Many bookings on one lock with 4-digit PINs, against RemoteLock refusing PINs in every
 /// way it may: each booking ends with exactly one live guest on the lock, whose PIN is the one
-/// the patron was emailed and the one GET shows; none fails.
+/// the patron was last emailed and the one GET shows; none fails.
 async fn every_booking_gets_one_live_guest_with_the_emailed_pin(sim: SimConfig) {
     const BOOKINGS: usize = 30;
     let sim = SimConfig {
@@ -63,7 +63,11 @@ async fn every_booking_gets_one_live_guest_with_the_emailed_pin(sim: SimConfig) 
         rate_limit_per_minute: 100_000,
         ..sim
     };
-    let system = TestSystem::start_with(sim, &[("provisioner.pin_digits", "4".to_owned())]).await;
+    let settings = [
+        ("provisioner.pin_digits", "4".to_owned()),
+        ("sync.poll_interval", "300ms".to_owned()),
+    ];
+    let system = TestSystem::start_with(sim, &settings).await;
     let lock = system.ready_with_link().await;
     // People lockbridge does not know of hold PINs on the lock already.
     for (name, pin) in [
@@ -75,6 +79,7 @@ async fn every_booking_gets_one_live_guest_with_the_emailed_pin(sim: SimConfig) 
     }
     system.sim.refuse_next_pins(3, PinCheck::Create);
     system.sim.refuse_next_pins(3, PinCheck::Grant);
+    system.sim.refuse_next_pins(2, PinCheck::Update);
 
     let patrons: Vec<(String, String)> = (0..BOOKINGS)
         .map(|i| (format!("many-{i}"), unique_patron()))
@@ -87,25 +92,35 @@ async fn every_booking_gets_one_live_guest_with_the_emailed_pin(sim: SimConfig) 
         )
         .await;
     }
-    let live = |booking_id: &str| {
-        system
-            .sim
-            .live_guests_on_lock(&lock)
-            .into_iter()
-            .filter(|g| g.name.ends_with(&format!(" · {booking_id}")))
-            .collect::<Vec<_>>()
-    };
+    let deadline = tokio::time::Instant::now() + WAIT;
     for (booking_id, patron) in &patrons {
-        let issued = system.wait_for_pin(booking_id, "issued", WAIT).await;
-        let shown = issued["pin"]["pin"].as_str().expect("GET shows the PIN");
-        let guests = live(booking_id);
-        assert_eq!(guests.len(), 1, "{booking_id}: one live guest: {guests:?}");
-        assert_eq!(guests[0].pin.as_deref(), Some(shown), "{booking_id}");
-        let emails = system.mailbox.wait_for(patron, 1, WAIT).await;
-        assert!(
-            emails[0].text.contains(shown),
-            "{booking_id}: the emailed PIN is the one on the lock"
-        );
+        loop {
+            let shown = system.get_booking(booking_id).await;
+            let pin = shown["pin"]["pin"].as_str().map(str::to_owned);
+            let live: Vec<_> = system
+                .sim
+                .live_guests_on_lock(&lock)
+                .into_iter()
+                .filter(|g| g.name.ends_with(&format!(" · {booking_id}")))
+                .collect();
+            let emails = system.mailbox.to(patron).await;
+            let agreed = shown["pin"]["state"] == "issued"
+                && live.len() == 1
+                && live[0].pin == pin
+                && emails
+                    .last()
+                    .zip(pin.as_deref())
+                    .is_some_and(|(email, pin)| email.text.contains(pin));
+            if agreed {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{booking_id}: GET {shown}, live guests {live:?}, {} emails",
+                emails.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     let pins: std::collections::HashSet<_> = system
         .sim
@@ -135,6 +150,69 @@ async fn pins_refused_at_create_because_taken_in_the_account_are_replaced() {
         ..SimConfig::default()
     })
     .await;
+}
+
+#[tokio::test]
+async fn pins_the_lock_refuses_when_it_syncs_are_replaced() {
+    every_booking_gets_one_live_guest_with_the_emailed_pin(SimConfig {
+        pin_uniqueness: PinUniqueness::DeviceAtSync,
+        ..SimConfig::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pin_conflict_reported_at_sync_gives_the_guest_another_pin_and_the_patron_an_email() {
+    let sim = SimConfig {
+        pin_uniqueness: PinUniqueness::DeviceAtSync,
+        ..SimConfig::default()
+    };
+    let system = TestSystem::start_with(sim, &[("sync.poll_interval", "300ms".to_owned())]).await;
+    let lock = system.ready_with_link().await;
+    let patron = unique_patron();
+    put_booking(&system, "sync-1", &january("sp-101", 10, &patron)).await;
+    let issued = system.wait_for_pin("sync-1", "issued", WAIT).await;
+    system.mailbox.wait_for(&patron, 1, WAIT).await;
+    let old_pin = issued["pin"]["pin"].as_str().unwrap().to_owned();
+    let guest = system.guests_for("sync-1")[0].clone();
+
+    // Long after the API calls succeeded, the lock says the PIN is already used on it.
+    system
+        .sim
+        .report_sync_failure(&guest.id, &lock, "pin_conflict");
+    let emails = system.mailbox.wait_for(&patron, 2, WAIT).await;
+    let now = system.get_booking("sync-1").await;
+    let new_pin = now["pin"]["pin"].as_str().expect("a PIN").to_owned();
+    assert_ne!(new_pin, old_pin);
+    assert!(emails.iter().any(|e| e.text.contains(&new_pin)));
+    let live = system.sim.live_guests_on_lock(&lock);
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(
+        (live[0].id.as_str(), live[0].pin.as_deref()),
+        (guest.id.as_str(), Some(new_pin.as_str()))
+    );
+
+    // A failure for another reason is kept in the history, and changes no PIN.
+    system.sim.report_sync_failure(&guest.id, &lock, "timeout");
+    let admin = system.admin_api();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, view) = admin
+            .call(admin.request(Method::GET, "/api/v1/bookings/sync-1"))
+            .await;
+        let noted = view["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["reason"].as_str().is_some_and(|r| r.contains("timeout")));
+        if noted {
+            assert_eq!(view["pin"]["pin"], new_pin.as_str());
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(system.mailbox.to(&patron).await.len(), 2);
 }
 
 #[tokio::test]
@@ -502,4 +580,26 @@ async fn a_cancel_while_the_authorization_is_gone_alerts_that_the_door_opens_unt
         assert!(tokio::time::Instant::now() < deadline, "failures stay open");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_booking_moved_into_the_past_does_not_keep_a_door_at_its_old_times() {
+    let system = TestSystem::start().await;
+    let lock = system.ready_with_link().await;
+    let patron = unique_patron();
+    let mut body = january("sp-101", 10, &patron);
+    body["revision"] = json!(1);
+    put_booking(&system, "past-1", &body).await;
+    system.wait_for_pin("past-1", "issued", WAIT).await;
+
+    body["revision"] = json!(2);
+    body["starts_at"] = json!("2025-01-14T10:00:00-05:00");
+    body["ends_at"] = json!("2025-01-14T11:00:00-05:00");
+    put_booking(&system, "past-1", &body).await;
+    system.wait_for_pin("past-1", "revoked", WAIT).await;
+    assert!(system.sim.live_guests_on_lock(&lock).is_empty());
+    assert_eq!(
+        system.guests_for("past-1")[0].status,
+        PersonStatus::Deactivated
+    );
 }
