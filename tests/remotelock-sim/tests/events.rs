@@ -326,15 +326,7 @@ async fn sync_controls_over_http() {
             .unwrap();
     assert_eq!(not_granted.status(), 404);
 
-    let events: Value = api
-        .http
-        .get(api.url("/_sim/events"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = api.control_get("/_sim/events").await;
     assert_eq!(events[1]["id"], event_id.as_str());
     assert_eq!(events[1]["type"], FAILED);
     assert_eq!(events[1]["status_info"], "timeout");
