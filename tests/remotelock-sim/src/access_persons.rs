@@ -7,6 +7,7 @@ use chrono::{NaiveDateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::device_sync;
 use crate::directory::{AccessPerson, PersonKind, PersonType};
 use crate::envelope::{ApiBase, Collection, RequestBody, Resource, Single, resource_id, timestamp};
 use crate::errors::{ApiError, ApiResult, Violations};
@@ -118,6 +119,7 @@ pub async fn update(
             "An expired or deactivated access person cannot be updated",
         ));
     }
+    let old_pin = person.pin.clone();
     let mut draft = PersonDraft::from_person(person);
     let pin_change = draft.apply(input);
     draft.validate(
@@ -129,6 +131,14 @@ pub async fn update(
     )?;
     let person = directory.person_mut(id).expect("person looked up above");
     draft.write_to(person, Utc::now());
+    // A new PIN goes to every lock the person reaches.
+    if person.pin != old_pin {
+        let mut locks = directory.locks_of(&state.catalog, id);
+        locks.sort();
+        locks.dedup();
+        device_sync::sync(&state, &mut directory, id, &locks);
+    }
+    let person = directory.person(id).expect("person looked up above");
     Ok(Json(Single {
         data: person_resource(person, local_now, &base),
     }))

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
+use crate::device_sync::{self, SyncLedger, SyncState};
 use crate::directory::{Access, Accessible, AccessibleType, PersonType};
 use crate::envelope::{ApiBase, Collection, RequestBody, Resource, Single, resource_id, timestamp};
 use crate::errors::{ApiError, ApiResult, Violations};
@@ -48,7 +49,15 @@ pub async fn list(
         .ok_or_else(ApiError::not_found)?;
     let all = directory
         .accesses_of(person_id)
-        .map(|a| access_resource(&state.catalog, a, person.person_type(), &base))
+        .map(|a| {
+            access_resource(
+                &state.catalog,
+                &directory.sync,
+                a,
+                person.person_type(),
+                &base,
+            )
+        })
         .collect();
     query.apply(&ACCESSES, all).map(Json)
 }
@@ -68,13 +77,20 @@ pub async fn show(
         .find(|a| a.id == access_id)
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(Single {
-        data: access_resource(&state.catalog, access, person.person_type(), &base),
+        data: access_resource(
+            &state.catalog,
+            &directory.sync,
+            access,
+            person.person_type(),
+            &base,
+        ),
     }))
 }
 
 /// Grant → 201. Granting the same record twice to one person is a 409 (our reading of the
 /// documented "duplicate resource" code). A person's PIN is judged for the locks the grant
 /// reaches (`pin_conflicts`): with device-scoped uniqueness this is where clashes show.
+/// Then the locks it reaches sync the person (`device_sync`).
 pub async fn create(
     State(state): State<AppState>,
     Path(person_id): Path<String>,
@@ -122,8 +138,16 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let resource = access_resource(&state.catalog, &access, person_type, &base);
-    directory.add_access(access);
+    let reached: Vec<Uuid> = state
+        .catalog
+        .locks_reached(accessible)
+        .iter()
+        .map(|lock| lock.id)
+        .collect();
+    let to_sync = device_sync::needing_sync(&directory, &state, person_id, &reached);
+    directory.add_access(access.clone());
+    device_sync::sync(&state, &mut directory, person_id, &to_sync);
+    let resource = access_resource(&state.catalog, &directory.sync, &access, person_type, &base);
     Ok((StatusCode::CREATED, Json(Single { data: resource })))
 }
 
@@ -146,8 +170,9 @@ pub async fn update(
         .access_mut(person_id, access_id)
         .ok_or_else(ApiError::not_found)?;
     access.updated_at = Utc::now();
+    let access = access.clone();
     Ok(Json(Single {
-        data: access_resource(&state.catalog, access, person_type, &base),
+        data: access_resource(&state.catalog, &directory.sync, &access, person_type, &base),
     }))
 }
 
@@ -232,10 +257,12 @@ fn resolve(catalog: &Catalog, kind: &str, id: &str) -> ApiResult<Accessible> {
     Ok(Accessible { kind, id })
 }
 
-/// Shared with `GET /devices/:id/access_person_accesses`. Sync counters say a connected lock
-/// has the code and an offline one is still pending.
+/// Shared with `GET /devices/:id/access_person_accesses`. Sync counters follow each lock's
+/// sync of the person (`device_sync`); without a record (a person set up outside the API) a
+/// connected lock has the code and an offline one is still pending.
 pub fn access_resource(
     catalog: &Catalog,
+    sync: &SyncLedger,
     access: &Access,
     person_type: PersonType,
     base: &ApiBase,
@@ -245,7 +272,16 @@ pub fn access_resource(
         AccessibleType::Lock => format!("/devices/{}", access.accessible.id),
         AccessibleType::Location => format!("/locations/{}", access.accessible.id),
     };
-    let synced = devices.iter().filter(|d| d.connected).count();
+    let (mut synced, mut failed) = (0, 0);
+    for device in &devices {
+        match sync.state(access.person_id, device.id) {
+            Some(SyncState::Synced) => synced += 1,
+            Some(SyncState::Failed { .. }) => failed += 1,
+            Some(SyncState::Pending { .. }) => {}
+            None if device.connected => synced += 1,
+            None => {}
+        }
+    }
     let attributes = json!({
         "accessible_type": access.accessible.kind.as_str(),
         "accessible_id": access.accessible.id,
@@ -256,8 +292,8 @@ pub fn access_resource(
         "guest_end_time": access.guest_end_time.map(wall_clock::format_time_of_day),
         "devices_count": devices.len(),
         "devices_synced_count": synced,
-        "devices_pending_sync_count": devices.len() - synced,
-        "devices_failed_sync_count": 0,
+        "devices_pending_sync_count": devices.len() - synced - failed,
+        "devices_failed_sync_count": failed,
         "created_at": timestamp(access.created_at),
         "updated_at": timestamp(access.updated_at),
     });

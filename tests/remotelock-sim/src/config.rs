@@ -31,6 +31,9 @@ pub struct SimConfig {
     /// Refuse runs like 1234 / 9876 and repeats like 1111 (partners report sequential codes
     /// being rejected).
     pub reject_guessable_pins: bool,
+    /// How long after a grant or PIN change a connected lock syncs the person (and reports
+    /// `access_person_synced` / `access_person_sync_failed`); zero: within the request.
+    pub sync_delay: Duration,
 }
 
 impl Default for SimConfig {
@@ -46,6 +49,7 @@ impl Default for SimConfig {
             pin_uniqueness: PinUniqueness::Account,
             pin_conflict_error: PinConflictError::PinTaken,
             reject_guessable_pins: true,
+            sync_delay: Duration::ZERO,
         }
     }
 }
@@ -112,6 +116,7 @@ impl SimConfig {
             &[
                 ("account", PinUniqueness::Account),
                 ("device", PinUniqueness::DeviceAtGrant),
+                ("sync", PinUniqueness::DeviceAtSync),
                 ("none", PinUniqueness::None),
             ],
         )?
@@ -131,6 +136,8 @@ impl SimConfig {
             &[("true", true), ("false", false)],
         )?
         .unwrap_or(defaults.reject_guessable_pins);
+        let sync_delay = number("REMOTELOCK_SIM_SYNC_DELAY_MS")?
+            .map_or(defaults.sync_delay, Duration::from_millis);
 
         Ok(Self {
             listen,
@@ -143,6 +150,7 @@ impl SimConfig {
             pin_uniqueness,
             pin_conflict_error,
             reject_guessable_pins,
+            sync_delay,
         })
     }
 }
@@ -203,6 +211,7 @@ mod tests {
         assert_eq!(config.pin_uniqueness, PinUniqueness::Account);
         assert_eq!(config.pin_conflict_error, PinConflictError::PinTaken);
         assert!(config.reject_guessable_pins);
+        assert_eq!(config.sync_delay, Duration::ZERO);
     }
 
     #[test]
@@ -226,6 +235,14 @@ mod tests {
         assert!(!config.reject_guessable_pins);
         let none = from(&[("REMOTELOCK_SIM_PIN_UNIQUENESS", "none")]).unwrap();
         assert_eq!(none.pin_uniqueness, PinUniqueness::None);
+        let sync = from(&[
+            ("REMOTELOCK_SIM_PIN_UNIQUENESS", "sync"),
+            ("REMOTELOCK_SIM_SYNC_DELAY_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(sync.pin_uniqueness, PinUniqueness::DeviceAtSync);
+        assert_eq!(sync.sync_delay, Duration::from_millis(250));
+        assert!(from(&[("REMOTELOCK_SIM_SYNC_DELAY_MS", "soon")]).is_err());
 
         assert!(from(&[("REMOTELOCK_SIM_PIN_DIGITS", "8-6")]).is_err());
         assert!(from(&[("REMOTELOCK_SIM_BAD_TOKEN_STATUS", "200")]).is_err());

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::catalog::Seed;
 use crate::directory::{AccessSnapshot, GuestSnapshot};
+use crate::events::EventSnapshot;
 use crate::faults::{Fault, FaultKind};
 use crate::pin_conflicts::PinCheck;
 use crate::request_log::RequestRecord;
@@ -30,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/pins/refuse", post(refuse_pins))
         .route("/_sim/access_users", post(add_access_user))
         .route("/_sim/locks/{id}/live_guests", get(live_guests_on_lock))
+        .route("/_sim/events", get(events))
+        .route("/_sim/sync_failures", post(report_sync_failure))
 }
 
 #[derive(Serialize)]
@@ -156,4 +159,27 @@ async fn live_guests_on_lock(
     Path(lock_id): Path<Uuid>,
 ) -> Json<Vec<GuestSnapshot>> {
     Json(state.live_guests_on_lock(lock_id))
+}
+
+async fn events(State(state): State<AppState>) -> Json<Vec<EventSnapshot>> {
+    Json(state.events())
+}
+
+/// `{"person_id": "<id>", "lock_id": "<seeded lock id>", "status_info": "timeout"}`.
+#[derive(Debug, Deserialize)]
+struct SyncFailure {
+    person_id: Uuid,
+    lock_id: Uuid,
+    status_info: String,
+}
+
+/// 201 `{"id": "<event id>"}`; 404 unless the person exists and reaches the lock.
+async fn report_sync_failure(
+    State(state): State<AppState>,
+    Json(failure): Json<SyncFailure>,
+) -> Result<(StatusCode, Json<Value>), StatusCode> {
+    let id = state
+        .report_sync_failure(failure.person_id, failure.lock_id, &failure.status_info)
+        .ok_or(StatusCode::NOT_FOUND)?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }

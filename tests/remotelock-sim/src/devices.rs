@@ -65,6 +65,7 @@ pub async fn accesses(
             let person = directory.person(access.person_id)?;
             Some(access_resource(
                 &state.catalog,
+                &directory.sync,
                 access,
                 person.person_type(),
                 &base,

@@ -5,6 +5,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
+use crate::device_sync::SyncLedger;
+use crate::events::EventLog;
 
 /// Derived at read time from the window (remotelock-api.md §3.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -178,6 +180,9 @@ pub struct Directory {
     /// In creation order, including deleted persons.
     persons: Vec<AccessPerson>,
     accesses: Vec<Access>,
+    /// Whether each person's PIN reached each lock it was granted.
+    pub sync: SyncLedger,
+    pub events: EventLog,
 }
 
 impl Directory {
@@ -241,6 +246,23 @@ impl Directory {
             .any(|holder| self.reaches_any(catalog, holder.id, locks))
     }
 
+    /// Whether a live person other than `except` holding `pin` has it on `lock_id`: reaches
+    /// the lock and its sync there neither failed nor is pending.
+    pub fn pin_held_on_lock(
+        &self,
+        catalog: &Catalog,
+        pin: &str,
+        lock_id: Uuid,
+        except: Uuid,
+        local_now: NaiveDateTime,
+    ) -> bool {
+        self.live_holders(pin, Some(except), local_now)
+            .any(|holder| {
+                self.sync.on_lock(holder.id, lock_id)
+                    && self.reaches_any(catalog, holder.id, &[lock_id])
+            })
+    }
+
     /// The locks a person's accesses reach.
     pub fn locks_of(&self, catalog: &Catalog, person_id: Uuid) -> Vec<Uuid> {
         self.accesses_of(person_id)
@@ -289,7 +311,8 @@ impl Directory {
             .collect()
     }
 
-    /// Guests still able to open `lock_id`: upcoming or current, with an access reaching it.
+    /// Guests still able to open `lock_id`: upcoming or current, with an access reaching it,
+    /// their PIN not failed to sync there.
     pub fn live_guests_on_lock(
         &self,
         catalog: &Catalog,
@@ -298,7 +321,9 @@ impl Directory {
     ) -> Vec<GuestSnapshot> {
         self.persons()
             .filter(|p| {
-                p.status(local_now).is_live() && self.reaches_any(catalog, p.id, &[lock_id])
+                p.status(local_now).is_live()
+                    && self.reaches_any(catalog, p.id, &[lock_id])
+                    && !self.sync.failed(p.id, lock_id)
             })
             .filter_map(|p| p.guest_snapshot(local_now))
             .collect()

@@ -9,10 +9,12 @@ mod auth;
 mod catalog;
 mod config;
 mod control;
+mod device_sync;
 mod devices;
 mod directory;
 mod envelope;
 mod errors;
+mod events;
 mod faults;
 mod json_writes;
 mod listing;
@@ -38,6 +40,7 @@ pub use axum::http::Method;
 pub use catalog::{Seed, SeedLocation, SeedLock};
 pub use config::{ConfigError, DEFAULT_BIN_LISTEN, SimConfig};
 pub use directory::{AccessSnapshot, GuestSnapshot, PersonStatus};
+pub use events::{EventKind, EventSnapshot};
 pub use faults::{Fault, FaultKind};
 pub use pin_conflicts::{PinCheck, PinConflictError, PinUniqueness};
 pub use request_log::RequestRecord;
@@ -134,6 +137,25 @@ impl SimHandle {
         self.state
             .add_access_user(name, pin, lock_id.map(seeded_lock_id))
             .expect("seeded lock id")
+            .to_string()
+    }
+
+    /// Every event recorded so far (lock sync outcomes), oldest first.
+    pub fn events(&self) -> Vec<EventSnapshot> {
+        self.state.events()
+    }
+
+    /// The lock reports out of the blue that the person's PIN failed to sync (`status_info`,
+    /// e.g. `timeout`): an `access_person_sync_failed_event` is recorded and the PIN stops
+    /// working there until a PIN change (or a new grant) syncs it again. Returns the event's
+    /// id. Panics unless the person exists and reaches the seeded lock.
+    pub fn report_sync_failure(&self, person_id: &str, lock_id: &str, status_info: &str) -> String {
+        let person = person_id
+            .parse()
+            .unwrap_or_else(|_| panic!("{person_id:?} is not a person id"));
+        self.state
+            .report_sync_failure(person, seeded_lock_id(lock_id), status_info)
+            .unwrap_or_else(|| panic!("person {person_id} does not reach lock {lock_id}"))
             .to_string()
     }
 

@@ -57,11 +57,12 @@ impl SortKey {
 
     /// `created_at` is shown to the second, but the real API stores finer times: records
     /// created within one second still sort by creation, in the key's direction, so that
-    /// `sort=-created_at` really lists the newest first. Positions are creation order.
+    /// `sort=-created_at` really lists the newest first. Positions are creation order. The
+    /// same holds for events' `occurred_at` (recorded as they occur).
     fn created_at_tie(&self, a_position: usize, b_position: usize) -> Ordering {
         match self.attribute.as_str() {
-            "created_at" if self.descending => b_position.cmp(&a_position),
-            "created_at" => a_position.cmp(&b_position),
+            "created_at" | "occurred_at" if self.descending => b_position.cmp(&a_position),
+            "created_at" | "occurred_at" => a_position.cmp(&b_position),
             _ => Ordering::Equal,
         }
     }

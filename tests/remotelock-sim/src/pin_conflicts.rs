@@ -25,6 +25,11 @@ pub enum PinUniqueness {
     /// Per lock, checked when access is granted (directly or through a location) and when an
     /// update changes the PIN of a person who already reaches locks; creating never clashes.
     DeviceAtGrant,
+    /// Per lock, judged when the lock syncs (`device_sync`): create, update and grant are
+    /// never refused; the lock reports `access_person_sync_failed` (`pin_conflict`) for a
+    /// person whose PIN another live person already has there, and the PIN does not work
+    /// on that lock.
+    DeviceAtSync,
     /// Never checked.
     None,
 }

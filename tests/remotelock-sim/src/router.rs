@@ -11,7 +11,7 @@ use axum::routing::{get, put};
 use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::{
-    access_persons, accesses, account, auth, control, devices, faults, json_writes, oauth,
+    access_persons, accesses, account, auth, control, devices, events, faults, json_writes, oauth,
     rate_limit, request_log, version,
 };
 
@@ -51,6 +51,8 @@ pub fn build(state: AppState) -> Router {
                 .put(accesses::update)
                 .delete(accesses::delete),
         )
+        .route("/events", get(events::list))
+        .route("/events/{id}", get(events::show))
         .fallback(async || ApiError::not_found())
         .method_not_allowed_fallback(async || {
             ApiError::general(

@@ -313,14 +313,8 @@ async fn live_guests_on_a_lock_are_the_door_truth() {
     assert_eq!(live[0].pin.as_deref(), Some("4821"));
     assert!(api.sim.live_guests_on_lock(&locks[1].id)[0].name == "Via Location");
 
-    let over_http: Value = api
-        .http
-        .get(api.url(&format!("/_sim/locks/{}/live_guests", locks[0].id)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let over_http = api
+        .control_get(&format!("/_sim/locks/{}/live_guests", locks[0].id))
+        .await;
     assert_eq!(over_http.as_array().unwrap().len(), 2);
 }

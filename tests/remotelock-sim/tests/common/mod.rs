@@ -79,6 +79,13 @@ impl Api {
         .await
     }
 
+    /// A `GET /_sim/...` control (no token); returns its JSON body.
+    pub async fn control_get(&self, path: &str) -> Value {
+        let response = self.http.get(self.url(path)).send().await.expect("request");
+        assert_eq!(response.status(), 200, "GET {path}");
+        body(response).await
+    }
+
     /// Creates a guest that must succeed; returns its `data` object.
     pub async fn guest(&self, name: &str, pin: &str) -> Value {
         let response = self.create_guest(guest_attributes(name, pin)).await;
