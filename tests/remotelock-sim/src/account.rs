@@ -1,9 +1,12 @@
-//! `GET /user`, `GET /account`, `GET /locations[/:id]` (remotelock-api.md §3.1, §3.2).
+//! `GET /user`, `GET /account`, `GET /locations[/:id]` (remotelock-api.md §3.1, §3.2). The
+//! user is the same for every account; `/account` is the one the token acts on.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::json;
 
+use crate::accounts::ActingAccount;
 use crate::catalog::Location;
 use crate::envelope::{ApiBase, Collection, Resource, Single, resource_id, timestamp};
 use crate::errors::{ApiError, ApiResult};
@@ -33,8 +36,13 @@ pub async fn user(State(state): State<AppState>, base: ApiBase) -> Json<Single> 
     })
 }
 
-pub async fn account(State(state): State<AppState>, base: ApiBase) -> Json<Single> {
-    let account = &state.catalog.account;
+pub async fn account(
+    State(state): State<AppState>,
+    Extension(ActingAccount(id)): Extension<ActingAccount>,
+    base: ApiBase,
+) -> ApiResult<Json<Single>> {
+    // Accounts are never removed, so a token's account is always there.
+    let account = state.accounts.get(id).ok_or_else(ApiError::not_found)?;
     let attributes = json!({
         "name": account.name,
         "created_at": timestamp(account.created_at),
@@ -45,10 +53,10 @@ pub async fn account(State(state): State<AppState>, base: ApiBase) -> Json<Singl
         "primary_owner_id": state.catalog.user.id,
         "owner_role_id": account.owner_role_id,
     });
-    Json(Single {
+    Ok(Json(Single {
         data: Resource::new("account", account.id, attributes, base.url("/account"))
             .link("primary_owner", base.url("/user")),
-    })
+    }))
 }
 
 pub async fn locations(

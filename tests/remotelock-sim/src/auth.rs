@@ -1,4 +1,5 @@
-//! Bearer tokens on every API request. A bad token gets the configured status (the docs say 403).
+//! Bearer tokens on every API request. A bad token gets the configured status (the docs say 403);
+//! a good one tells the handlers which account it acts on ([`ActingAccount`]).
 
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
@@ -6,13 +7,14 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::accounts::ActingAccount;
 use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::tokens::TokenRejection;
 
 pub async fn require_bearer(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let token = request
@@ -27,7 +29,10 @@ pub async fn require_bearer(
         _ => Err(TokenRejection::Missing),
     };
     match verdict {
-        Ok(()) => next.run(request).await,
+        Ok(account_id) => {
+            request.extensions_mut().insert(ActingAccount(account_id));
+            next.run(request).await
+        }
         Err(rejection) => {
             let status = StatusCode::from_u16(state.config.bad_token_status)
                 .unwrap_or(StatusCode::FORBIDDEN);

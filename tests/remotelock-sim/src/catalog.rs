@@ -1,4 +1,4 @@
-//! The fixed part of the simulated account: user, account, locations and locks. Ids are
+//! The fixed part of the seeded account: user, account, locations and locks. Ids are
 //! constants so a local demo (and compose) can reference them.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use uuid::{Uuid, uuid};
 
+use crate::accounts::Account;
 use crate::directory::{Accessible, AccessibleType};
 
 /// Ids and key facts of the seeded records, for tests and the demo.
@@ -30,13 +31,6 @@ pub struct SeedLock {
     pub location_id: String,
     pub power_level: u8,
     pub connected: bool,
-}
-
-pub struct Account {
-    pub id: Uuid,
-    pub name: &'static str,
-    pub owner_role_id: Uuid,
-    pub created_at: DateTime<Utc>,
 }
 
 pub struct User {
@@ -78,6 +72,7 @@ pub struct Lock {
 }
 
 pub struct Catalog {
+    /// The account that holds all of the below; tests may add empty ones (`crate::accounts`).
     pub account: Account,
     pub user: User,
     /// The first location's time zone decides guest status (see README).
@@ -108,7 +103,7 @@ impl Catalog {
         Self {
             account: Account {
                 id: uuid!("2d7e8c1a-4b3f-4e5a-9c61-0a1b2c3d4e01"),
-                name: "Riverside Public Library",
+                name: "Riverside Public Library".to_owned(),
                 owner_role_id: uuid!("2d7e8c1a-4b3f-4e5a-9c61-0a1b2c3d4e03"),
                 created_at: day(1),
             },

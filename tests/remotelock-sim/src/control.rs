@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -27,6 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/requests", get(requests))
         .route("/_sim/faults", post(inject_fault))
         .route("/_sim/tokens", post(mint_tokens))
+        .route("/_sim/accounts", post(add_account))
+        .route("/_sim/accounts/approving", put(approve_as))
         .route("/_sim/tokens/expire", post(expire_tokens))
         .route("/_sim/pins/refuse", post(refuse_pins))
         .route("/_sim/access_users", post(add_access_user))
@@ -116,7 +118,40 @@ async fn inject_fault(
 }
 
 async fn mint_tokens(State(state): State<AppState>) -> (StatusCode, Json<TokenPair>) {
-    (StatusCode::CREATED, Json(state.tokens.issue_pair()))
+    let seeded = state.accounts.seeded().id;
+    (StatusCode::CREATED, Json(state.tokens.issue_pair(seeded)))
+}
+
+/// `{"name": "Riverside Schools"}` → 201 `{"id"}`: an empty account of the same user.
+#[derive(Debug, Deserialize)]
+struct NewAccount {
+    name: String,
+}
+
+async fn add_account(
+    State(state): State<AppState>,
+    Json(account): Json<NewAccount>,
+) -> (StatusCode, Json<Value>) {
+    let id = state.accounts.add(&account.name);
+    (StatusCode::CREATED, Json(json!({ "id": id })))
+}
+
+/// `{"account_id": "..."}`: the account the authorize page picks from now on; 404 for an
+/// unknown id.
+#[derive(Debug, Deserialize)]
+struct Approving {
+    account_id: Uuid,
+}
+
+async fn approve_as(
+    State(state): State<AppState>,
+    Json(approving): Json<Approving>,
+) -> Result<StatusCode, (StatusCode, String)> {
+    state
+        .accounts
+        .approve_as(approving.account_id)
+        .map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn expire_tokens(State(state): State<AppState>) -> StatusCode {

@@ -5,6 +5,7 @@
 mod access_persons;
 mod accesses;
 mod account;
+mod accounts;
 mod auth;
 mod catalog;
 mod config;
@@ -36,6 +37,7 @@ use std::sync::Arc;
 
 use url::Url;
 
+pub use accounts::UnknownAccount;
 pub use axum::http::Method;
 pub use catalog::{Seed, SeedLocation, SeedLock};
 pub use config::{ConfigError, DEFAULT_BIN_LISTEN, SimConfig};
@@ -174,7 +176,27 @@ impl SimHandle {
 
     /// A token pair for the seeded account, as if the authorization-code flow had completed.
     pub fn issue_tokens(&self) -> TokenPair {
-        self.state.tokens.issue_pair()
+        self.state
+            .tokens
+            .issue_pair(self.state.accounts.seeded().id)
+    }
+
+    /// Adds another account of the user, named `name`, with no locations, locks or persons:
+    /// a token acting on it sees empty collections and 404s. Returns its id.
+    pub fn add_account(&self, name: &str) -> String {
+        self.state.accounts.add(name).to_string()
+    }
+
+    /// From now on the authorize page picks `account_id` (the seed's or an added one), so the
+    /// tokens of the codes it issues act on that account.
+    pub fn approve_as(&self, account_id: &str) {
+        let id = account_id
+            .parse()
+            .unwrap_or_else(|_| panic!("{account_id:?} is not an account id"));
+        self.state
+            .accounts
+            .approve_as(id)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     pub fn shutdown(&self) {

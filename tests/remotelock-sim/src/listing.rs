@@ -86,7 +86,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
 }
 
 impl ListQuery {
-    fn parse(query: &str) -> ApiResult<Self> {
+    pub fn parse(query: &str) -> ApiResult<Self> {
         let mut page = 1;
         let mut per_page = DEFAULT_PER_PAGE;
         let mut ids: Option<Vec<String>> = None;
@@ -169,7 +169,17 @@ impl ListQuery {
             .skip((self.page - 1) * self.per_page)
             .take(self.per_page)
             .collect();
-        Ok(Collection {
+        Ok(self.page_of(data, total_count))
+    }
+
+    /// The requested page of a collection with no records at all (an empty account), whatever
+    /// the filters and sort.
+    pub fn nothing(&self) -> Collection {
+        self.page_of(Vec::new(), 0)
+    }
+
+    fn page_of(&self, data: Vec<Resource>, total_count: usize) -> Collection {
+        Collection {
             data,
             meta: PageMeta {
                 page: self.page,
@@ -177,7 +187,7 @@ impl ListQuery {
                 total_count,
                 total_pages: total_count.div_ceil(self.per_page),
             },
-        })
+        }
     }
 
     fn matches(&self, resource: &Resource) -> bool {

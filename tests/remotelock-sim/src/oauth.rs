@@ -91,7 +91,8 @@ struct AuthorizeParams {
     state: Option<String>,
 }
 
-/// Approves at once (there is no login page): redirects with `code` and `state`.
+/// Approves at once (there is no login page), for the account the test picked (the seeded one
+/// unless told otherwise): redirects with `code` and `state`.
 async fn authorize(
     State(state): State<AppState>,
     Query(params): Query<AuthorizeParams>,
@@ -106,7 +107,9 @@ async fn authorize(
         if params.response_type.as_deref() != Some("code") {
             return error_page("The response_type must be code.");
         }
-        let code = state.tokens.issue_code(&redirect_uri);
+        let code = state
+            .tokens
+            .issue_code(&redirect_uri, state.accounts.approving());
         return Json(json!({ "code": code, "state": params.state.unwrap_or_default() }))
             .into_response();
     }
@@ -116,7 +119,10 @@ async fn authorize(
     {
         let mut query = target.query_pairs_mut();
         if params.response_type.as_deref() == Some("code") {
-            query.append_pair("code", &state.tokens.issue_code(&redirect_uri));
+            let code = state
+                .tokens
+                .issue_code(&redirect_uri, state.accounts.approving());
+            query.append_pair("code", &code);
         } else {
             query.append_pair("error", "unsupported_response_type");
         }
@@ -237,7 +243,8 @@ fn grant(state: &AppState, params: &FormParams) -> Result<IssuedToken, OAuthErro
             Ok(state.tokens.redeem_code(code, redirect_uri)?)
         }
         "refresh_token" => Ok(state.tokens.refresh(params.require("refresh_token")?)?),
-        "client_credentials" => Ok(state.tokens.issue(false)),
+        // These reach the account that owns the OAuth application (§1.2): the seeded one.
+        "client_credentials" => Ok(state.tokens.issue(false, state.accounts.seeded().id)),
         _ => Err(OAuthError {
             status: StatusCode::BAD_REQUEST,
             error: "unsupported_grant_type",

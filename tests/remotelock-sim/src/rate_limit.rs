@@ -1,7 +1,7 @@
 //! 120 requests per minute per account (remotelock-api.md §2.6). The reset-epoch header
 //! implies a fixed window; ours opens with the first request after the previous one ended.
-//! The simulator has a single account, so every API request (authenticated or not) counts
-//! against that account's window.
+//! The window is counted before the token says which account a request acts on, so every API
+//! request (authenticated or not, whatever its account) counts against one shared window.
 
 use std::sync::Mutex;
 

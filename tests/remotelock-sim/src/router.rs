@@ -1,7 +1,8 @@
 //! Wires routes and middleware. API requests pass, outermost first: request log → rate limit
 //! (so every API answer carries the headers) → faults → version negotiation → bearer token →
 //! JSON writes (Content-Type and body of POST/PUT/PATCH; after the token, as Rails checks it
-//! before parsing params).
+//! before parsing params) → account confinement (a token for an added account sees none of
+//! the seeded account's records).
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -11,8 +12,8 @@ use axum::routing::{get, put};
 use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::{
-    access_persons, accesses, account, auth, control, devices, events, faults, json_writes, oauth,
-    rate_limit, request_log, version,
+    access_persons, accesses, account, accounts, auth, control, devices, events, faults,
+    json_writes, oauth, rate_limit, request_log, version,
 };
 
 pub fn build(state: AppState) -> Router {
@@ -61,6 +62,7 @@ pub fn build(state: AppState) -> Router {
                 "method_not_allowed",
             )
         })
+        .layer(from_fn_with_state(state.clone(), accounts::confine))
         .layer(from_fn(json_writes::require))
         .layer(from_fn_with_state(state.clone(), auth::require_bearer))
         .layer(from_fn(version::negotiate))

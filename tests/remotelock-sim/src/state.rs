@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 use uuid::Uuid;
 
+use crate::accounts::Accounts;
 use crate::catalog::Catalog;
 use crate::config::SimConfig;
 use crate::directory::{
@@ -27,6 +28,8 @@ pub struct SimState {
     /// Where the simulator listens, e.g. `http://127.0.0.1:4010/`.
     pub base_url: Url,
     pub catalog: Catalog,
+    /// The seeded account (the catalog's) and any a test added.
+    pub accounts: Accounts,
     pub pins: PinPolicy,
     pub pin_refusals: PinRefusals,
     directory: Mutex<Directory>,
@@ -40,9 +43,11 @@ pub struct SimState {
 
 impl SimState {
     pub fn new(config: SimConfig, base_url: Url) -> Self {
+        let catalog = Catalog::seeded(Utc::now());
         Self {
             base_url,
-            catalog: Catalog::seeded(Utc::now()),
+            accounts: Accounts::new(catalog.account.clone()),
+            catalog,
             pins: PinPolicy::new(config.pin_digits.clone(), config.reject_guessable_pins),
             pin_refusals: PinRefusals::default(),
             directory: Mutex::default(),

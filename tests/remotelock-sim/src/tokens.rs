@@ -1,5 +1,5 @@
-//! Authorization codes, access tokens and rotating refresh tokens. Every token acts on the one
-//! seeded account.
+//! Authorization codes, access tokens and rotating refresh tokens. A code, and every token
+//! issued for it or refreshed from those, acts on the account picked when the code was issued.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 use serde::Serialize;
+use uuid::Uuid;
 
 /// Documented lifetime of an authorization code.
 const CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -60,6 +61,7 @@ pub struct InvalidGrant(pub &'static str);
 
 struct AuthorizationCode {
     redirect_uri: String,
+    account_id: Uuid,
     expires_at: DateTime<Utc>,
 }
 
@@ -68,6 +70,7 @@ struct AuthorizationCode {
 struct Grant {
     access_token: String,
     refresh_token: Option<String>,
+    account_id: Uuid,
     expires_at: DateTime<Utc>,
     revoked: bool,
 }
@@ -95,12 +98,14 @@ impl Tokens {
         self.store.lock().expect("token store poisoned")
     }
 
-    pub fn issue_code(&self, redirect_uri: &str) -> String {
+    /// A code whose tokens act on `account_id`.
+    pub fn issue_code(&self, redirect_uri: &str, account_id: Uuid) -> String {
         let code = random_token();
         self.store().codes.insert(
             code.clone(),
             AuthorizationCode {
                 redirect_uri: redirect_uri.to_owned(),
+                account_id,
                 expires_at: Utc::now() + CODE_TTL,
             },
         );
@@ -123,15 +128,15 @@ impl Tokens {
                 "The redirect_uri does not match the one used to authorize",
             ));
         }
-        Ok(self.mint(&mut store, true))
+        Ok(self.mint(&mut store, true, issued.account_id))
     }
 
-    pub fn issue(&self, with_refresh_token: bool) -> IssuedToken {
-        self.mint(&mut self.store(), with_refresh_token)
+    pub fn issue(&self, with_refresh_token: bool, account_id: Uuid) -> IssuedToken {
+        self.mint(&mut self.store(), with_refresh_token, account_id)
     }
 
-    pub fn issue_pair(&self) -> TokenPair {
-        let issued = self.issue(true);
+    pub fn issue_pair(&self, account_id: Uuid) -> TokenPair {
+        let issued = self.issue(true, account_id);
         TokenPair {
             access_token: issued.access_token,
             refresh_token: issued.refresh_token.expect("requested a refresh token"),
@@ -153,7 +158,8 @@ impl Tokens {
                 "The refresh token is invalid, revoked or was already used",
             ))?;
         grant.revoked = true;
-        Ok(self.mint(&mut store, true))
+        let account_id = grant.account_id;
+        Ok(self.mint(&mut store, true, account_id))
     }
 
     /// Revokes the grant holding `token` (access or refresh); unknown tokens are ignored
@@ -176,7 +182,8 @@ impl Tokens {
         }
     }
 
-    pub fn check(&self, access_token: &str) -> Result<(), TokenRejection> {
+    /// The account a usable `access_token` acts on.
+    pub fn check(&self, access_token: &str) -> Result<Uuid, TokenRejection> {
         let store = self.store();
         let grant = store
             .grants
@@ -188,16 +195,17 @@ impl Tokens {
         } else if grant.expires_at <= Utc::now() {
             Err(TokenRejection::Expired)
         } else {
-            Ok(())
+            Ok(grant.account_id)
         }
     }
 
-    fn mint(&self, store: &mut Store, with_refresh_token: bool) -> IssuedToken {
+    fn mint(&self, store: &mut Store, with_refresh_token: bool, account_id: Uuid) -> IssuedToken {
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
         let grant = Grant {
             access_token: random_token(),
             refresh_token: with_refresh_token.then(random_token),
+            account_id,
             expires_at: now
                 .checked_add_signed(ttl)
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
@@ -227,17 +235,19 @@ fn random_token() -> String {
 mod tests {
     use super::*;
 
+    const ACCOUNT: Uuid = Uuid::from_u128(1);
+
     #[test]
     fn refresh_rotates_and_kills_the_old_pair() {
         let tokens = Tokens::new(Duration::from_secs(60));
-        let first = tokens.issue_pair();
+        let first = tokens.issue_pair(ACCOUNT);
         let second = tokens.refresh(&first.refresh_token).unwrap();
         assert!(tokens.refresh(&first.refresh_token).is_err());
         assert_eq!(
             tokens.check(&first.access_token),
             Err(TokenRejection::Revoked)
         );
-        assert_eq!(tokens.check(&second.access_token), Ok(()));
+        assert_eq!(tokens.check(&second.access_token), Ok(ACCOUNT));
         assert_ne!(
             second.refresh_token.as_deref(),
             Some(first.refresh_token.as_str())
@@ -247,9 +257,9 @@ mod tests {
     #[test]
     fn codes_are_single_use_and_bound_to_the_redirect() {
         let tokens = Tokens::new(Duration::from_secs(60));
-        let code = tokens.issue_code("http://app/callback");
+        let code = tokens.issue_code("http://app/callback", ACCOUNT);
         assert!(tokens.redeem_code(&code, "http://evil/callback").is_err());
-        let code = tokens.issue_code("http://app/callback");
+        let code = tokens.issue_code("http://app/callback", ACCOUNT);
         assert!(tokens.redeem_code(&code, "http://app/callback").is_ok());
         assert!(tokens.redeem_code(&code, "http://app/callback").is_err());
     }
@@ -257,7 +267,7 @@ mod tests {
     #[test]
     fn expiry_and_revocation() {
         let tokens = Tokens::new(Duration::from_secs(60));
-        let pair = tokens.issue_pair();
+        let pair = tokens.issue_pair(ACCOUNT);
         tokens.expire_access_tokens();
         assert_eq!(
             tokens.check(&pair.access_token),
@@ -276,5 +286,18 @@ mod tests {
                 .is_err()
         );
         assert_eq!(tokens.check("nope"), Err(TokenRejection::Unknown));
+    }
+
+    #[test]
+    fn tokens_keep_the_account_of_their_code_through_refreshes() {
+        let tokens = Tokens::new(Duration::from_secs(60));
+        let other = Uuid::from_u128(2);
+        let code = tokens.issue_code("http://app/callback", other);
+        let issued = tokens.redeem_code(&code, "http://app/callback").unwrap();
+        assert_eq!(tokens.check(&issued.access_token), Ok(other));
+        let refreshed = tokens
+            .refresh(issued.refresh_token.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(tokens.check(&refreshed.access_token), Ok(other));
     }
 }
