@@ -17,6 +17,7 @@ use url::Url;
 
 use super::{
     error::{FieldError, RemoteLockError, TransientCause},
+    oauth::TokenSet,
     rate_limit::{Pacer, RateLimitWindow},
     resources::{
         Access, AccessGuest, Account, Device, DeviceType, Document, Event, GrantAttributes,
@@ -45,6 +46,16 @@ pub struct RemoteLockClient {
     pacer: Pacer,
     /// A device's type never changes; remembered so a grant needs no extra request.
     device_types: Arc<Mutex<HashMap<LockId, DeviceType>>>,
+    revocation: Revocation,
+}
+
+/// `POST /oauth/revoke` on the OAuth host, with the client credentials as form fields
+/// (remotelock-api.md §1.2).
+#[derive(Clone)]
+struct Revocation {
+    url: Url,
+    client_id: String,
+    client_secret: SecretString,
 }
 
 /// What one attempt of a call came to, short of an error.
@@ -64,18 +75,82 @@ impl RemoteLockClient {
                 format!("{} has no path", settings.api_url),
             ));
         }
+        let revocation_url = base_url(&settings.oauth_url)
+            .join("oauth/revoke")
+            .map_err(|e| {
+                RemoteLockError::configuration("remotelock.oauth_url cannot take a path", e)
+            })?;
         Ok(Self {
             http: http_client(settings.request_timeout)?,
             api_url: base_url(&settings.api_url),
             tokens,
             pacer: Pacer::default(),
             device_types: Arc::default(),
+            revocation: Revocation {
+                url: revocation_url,
+                client_id: settings.client_id.clone(),
+                client_secret: settings.client_secret.clone(),
+            },
         })
     }
 
     /// The account the stored authorization acts on.
     pub async fn account(&self) -> Result<Account, RemoteLockError> {
         self.get_one(self.url(&["account"])).await
+    }
+
+    /// The account `tokens` act on, asked with their access token alone: for tokens that are
+    /// not stored (yet), so the stored authorization is neither used nor refreshed.
+    pub async fn account_for(&self, tokens: &TokenSet) -> Result<Account, RemoteLockError> {
+        let url = self.url(&["account"]);
+        match self
+            .attempt(&Method::GET, &url, None::<&()>, &tokens.access_token)
+            .await?
+        {
+            Answer::Success(body) => Ok(decode::<Document<Account>>(&body)?.data.0),
+            // Refreshing would not help: these tokens were just issued.
+            Answer::TokenRefused(status) => Err(RemoteLockError::Rejected {
+                status,
+                message: "refused the access token it had just issued".to_owned(),
+            }),
+        }
+    }
+
+    /// Revokes tokens lockbridge will not keep (RFC 7009): the refresh token first, which
+    /// ends its access tokens too, then the access token, for a server that does not.
+    pub async fn revoke(&self, tokens: &TokenSet) -> Result<(), RemoteLockError> {
+        for token in tokens.refresh_token.iter().chain([&tokens.access_token]) {
+            self.revoke_one(token).await?;
+        }
+        Ok(())
+    }
+
+    async fn revoke_one(&self, token: &SecretString) -> Result<(), RemoteLockError> {
+        let transport = |e: reqwest::Error| {
+            RemoteLockError::transient(TransientCause::Transport(e.without_url()))
+        };
+        let Revocation {
+            url,
+            client_id,
+            client_secret,
+        } = &self.revocation;
+        let response = self
+            .http
+            .post(url.clone())
+            .form(&[
+                ("client_id", client_id.as_str()),
+                ("client_secret", client_secret.expose_secret()),
+                ("token", token.expose_secret()),
+            ])
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.bytes().await.map_err(transport)?;
+        Err(error_from_answer(status, &body, None))
     }
 
     pub async fn locations(&self) -> Result<Vec<Location>, RemoteLockError> {
@@ -483,6 +558,7 @@ mod tests {
     #[allow(dead_code)]
     fn client_futures_are_send(
         client: RemoteLockClient,
+        set: super::super::TokenSet,
         (guest, lock, access): (GuestId, LockId, AccessId),
         (pin, window): (crate::domain::Pin, crate::domain::LockLocalWindow),
     ) {
@@ -495,6 +571,8 @@ mod tests {
             };
             let update = GuestUpdate::default();
             let _ = client.account().await;
+            let _ = client.account_for(&set).await;
+            let _ = client.revoke(&set).await;
             let _ = client.locations().await;
             let _ = client.locks().await;
             let _ = client.device(&lock).await;
@@ -516,11 +594,15 @@ mod tests {
         oauth: super::super::OAuthClient,
         set: super::super::TokenSet,
         account: Account,
+        pool: sqlx::PgPool,
     ) {
         spawnable(async move {
             let _ = oauth.exchange_code("code").await;
             let _ = oauth.refresh(&set.access_token).await;
             let _ = tokens.save(&set, None, None).await;
+            if let Ok(mut tx) = pool.begin().await {
+                let _ = tokens.save_in(&mut tx, &set, None, None).await;
+            }
             let _ = tokens.record_account(&account).await;
             let _ = tokens.access_token().await;
             let _ = tokens.refresh_after_rejection(&set.access_token).await;

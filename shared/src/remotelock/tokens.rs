@@ -83,6 +83,25 @@ impl TokenManager {
         account_id: Option<&str>,
         account_name: Option<&str>,
     ) -> Result<(), RemoteLockError> {
+        let mut db = self
+            .inner
+            .pool
+            .acquire()
+            .await
+            .map_err(RemoteLockError::Storage)?;
+        self.save_in(&mut db, tokens, account_id, account_name)
+            .await
+    }
+
+    /// [`Self::save`] on `db`, e.g. inside the caller's transaction that first checked the
+    /// stored authorization under its row lock.
+    pub async fn save_in(
+        &self,
+        db: &mut PgConnection,
+        tokens: &TokenSet,
+        account_id: Option<&str>,
+        account_name: Option<&str>,
+    ) -> Result<(), RemoteLockError> {
         let query = sqlx::query(
             "INSERT INTO remotelock_authorization
                  (id, account_id, account_name, access_token_enc, refresh_token_enc,
@@ -99,7 +118,7 @@ impl TokenManager {
         );
         let query = query.bind(account_id).bind(account_name);
         self.bind_tokens(query, tokens)
-            .execute(&self.inner.pool)
+            .execute(db)
             .await
             .map_err(RemoteLockError::Storage)?;
         Ok(())
