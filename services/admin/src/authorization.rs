@@ -1,5 +1,7 @@
 //! The RemoteLock authorization (design §1 step 1, §6): its state, the start of the OAuth
 //! authorization-code flow, the browser's callback, and its removal once no link needs it.
+//! While spaces are linked, a new authorization must act on the account their locks belong
+//! to: one for another account is refused and revoked, and the current one kept.
 
 use std::time::Duration;
 
@@ -17,12 +19,12 @@ use lockbridge_shared::{
     html, jobs,
     problem::Problem,
     provisioning,
-    remotelock::{RemoteLockError, TokenSet},
+    remotelock::{Account, RemoteLockError, TokenSet},
     telemetry::error_chain,
 };
 use rand::{RngCore, rngs::OsRng};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::startup::AppState;
 
@@ -174,31 +176,96 @@ enum CallbackError {
     NoCode,
     #[error("RemoteLock did not exchange the authorization code for tokens")]
     Exchange(#[source] RemoteLockError),
+    #[error(
+        "{links} space(s) are linked to locks of the RemoteLock account {linked}, but the \
+         account {chosen} was chosen at RemoteLock. lockbridge keeps its authorization for \
+         {linked}. Authorize again choosing {linked}, or, to switch accounts, first unlink \
+         every space (DELETE /api/v1/links/{{space_id}})"
+    )]
+    OtherAccount {
+        links: i64,
+        linked: AccountLabel,
+        chosen: AccountLabel,
+    },
+    #[error(
+        "{links} space(s) are linked to locks of a RemoteLock account whose id lockbridge \
+         never learned, so it cannot tell whether the chosen account {chosen} is that one. \
+         lockbridge keeps its current authorization. To switch accounts, first unlink every \
+         space (DELETE /api/v1/links/{{space_id}})"
+    )]
+    LinkedAccountUnknown { links: i64, chosen: AccountLabel },
+    #[error(
+        "RemoteLock did not say which account the new authorization acts on, and {links} \
+         space(s) are linked to locks of the current one, so lockbridge keeps the current \
+         authorization"
+    )]
+    ChosenAccountUnknown {
+        links: i64,
+        #[source]
+        source: RemoteLockError,
+    },
     #[error("the authorization cannot be stored")]
     Store(#[source] RemoteLockError),
     #[error("the database is unavailable")]
     Database(#[from] sqlx::Error),
 }
 
+/// An account as the pages name it: “name” (id).
+#[derive(Debug)]
+struct AccountLabel {
+    id: String,
+    name: String,
+}
+
+impl std::fmt::Display for AccountLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "“{}” ({})", self.name, self.id)
+    }
+}
+
+impl From<&Account> for AccountLabel {
+    fn from(account: &Account) -> Self {
+        Self {
+            id: account.id.clone(),
+            name: account.name.clone(),
+        }
+    }
+}
+
 impl CallbackError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Exchange(error) | Self::Store(error) if error.is_transient() => {
+            Self::Exchange(error)
+            | Self::Store(error)
+            | Self::ChosenAccountUnknown { source: error, .. }
+                if error.is_transient() =>
+            {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Exchange(RemoteLockError::TokenRefused { .. }) => StatusCode::BAD_REQUEST,
-            Self::Exchange(_) => StatusCode::BAD_GATEWAY,
+            Self::Exchange(_) | Self::ChosenAccountUnknown { .. } => StatusCode::BAD_GATEWAY,
+            Self::OtherAccount { .. } | Self::LinkedAccountUnknown { .. } => StatusCode::CONFLICT,
             Self::Store(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Malformed(_) | Self::UnknownState | Self::Denied(_) | Self::NoCode => {
                 StatusCode::BAD_REQUEST
             }
         }
     }
+
+    /// Refusals to replace a working authorization say that it still works.
+    fn title(&self) -> &'static str {
+        match self {
+            Self::OtherAccount { .. }
+            | Self::LinkedAccountUnknown { .. }
+            | Self::ChosenAccountUnknown { .. } => "lockbridge kept its current authorization",
+            _ => "lockbridge was not authorized",
+        }
+    }
 }
 
 impl IntoResponse for CallbackError {
     fn into_response(self) -> Response {
-        let status = self.status();
+        let (status, title) = (self.status(), self.title());
         let chain = error_chain(&self);
         tracing::warn!(error = %chain, "RemoteLock authorization failed");
         let what = match self {
@@ -208,14 +275,15 @@ impl IntoResponse for CallbackError {
         };
         page(
             status,
-            "lockbridge was not authorized",
+            title,
             &format!("{what}. Start again from lockbridge's admin."),
         )
     }
 }
 
 /// Where RemoteLock sends the admin's browser back: checks and spends the `state`, trades
-/// the code for tokens, stores them encrypted, and records the account they act on.
+/// the code for tokens, asks which account they act on, and stores them encrypted with that
+/// account, unless links name locks of another one (then they are revoked instead).
 async fn callback(
     State(state): State<AppState>,
     query: Result<Query<CallbackQuery>, QueryRejection>,
@@ -244,7 +312,17 @@ async fn callback(
         .exchange_code(&code)
         .await
         .map_err(CallbackError::Exchange)?;
-    store(&state, &tokens).await
+    // Asked before anything is stored: with links, the account decides whether to keep them.
+    let chosen = state.remotelock.account_for(&tokens).await;
+    let chosen = match keep(&state, &tokens, chosen).await {
+        Ok(chosen) => chosen,
+        Err(refusal) => {
+            discard(&state, &tokens).await;
+            return Err(refusal);
+        }
+    };
+    resume_after_authorization(&state).await;
+    Ok(authorized_page(chosen))
 }
 
 /// Spends the state: one statement, so two callbacks cannot both use it. An expired state is
@@ -259,17 +337,104 @@ async fn consume_state(pool: &PgPool, presented: &str) -> Result<bool, sqlx::Err
     Ok(fresh == Some(true))
 }
 
-async fn store(state: &AppState, tokens: &TokenSet) -> Result<Response, CallbackError> {
+/// The stored authorization, as far as a new one must respect it.
+struct Current {
+    account_id: Option<String>,
+    account_name: Option<String>,
+    links: i64,
+}
+
+/// Stores `tokens` unless links name locks of another account than the one they act on;
+/// answers `chosen` back for the page. The authorization's row stays locked until the new
+/// tokens are stored: a link made meanwhile (its foreign key takes a share lock on the row)
+/// waits for this decision, and is then made with the new authorization.
+async fn keep(
+    state: &AppState,
+    tokens: &TokenSet,
+    chosen: Result<Account, RemoteLockError>,
+) -> Result<Result<Account, RemoteLockError>, CallbackError> {
+    let mut tx = state.pool.begin().await?;
+    let current = current_authorization(&mut tx).await?;
+    let chosen = same_account(&current, chosen)?;
+    let account = chosen.as_ref().ok();
     state
         .tokens
-        .save(tokens, None, None)
+        .save_in(
+            &mut tx,
+            tokens,
+            account.map(|a| a.id.as_str()),
+            account.map(|a| a.name.as_str()),
+        )
         .await
         .map_err(CallbackError::Store)?;
+    tx.commit().await?;
+    Ok(chosen)
+}
+
+/// Locks the stored authorization's row (if any) and counts the links hanging off it.
+async fn current_authorization(db: &mut PgConnection) -> Result<Current, sqlx::Error> {
+    let stored: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT account_id, account_name FROM remotelock_authorization FOR UPDATE")
+            .fetch_optional(&mut *db)
+            .await?;
+    let (account_id, account_name) = stored.unwrap_or_default();
+    let links = sqlx::query_scalar("SELECT count(*) FROM lock_links")
+        .fetch_one(&mut *db)
+        .await?;
+    Ok(Current {
+        account_id,
+        account_name,
+        links,
+    })
+}
+
+/// Without links any account will do, even one RemoteLock did not name. With links, only
+/// the account they were made in: otherwise they would name locks lockbridge no longer acts
+/// on, and cancelled bookings' guests could never be deactivated.
+fn same_account(
+    current: &Current,
+    chosen: Result<Account, RemoteLockError>,
+) -> Result<Result<Account, RemoteLockError>, CallbackError> {
+    let links = current.links;
+    if links == 0 {
+        return Ok(chosen);
+    }
+    let chosen = chosen.map_err(|source| CallbackError::ChosenAccountUnknown { links, source })?;
+    match &current.account_id {
+        Some(linked) if *linked == chosen.id => Ok(Ok(chosen)),
+        Some(linked) => Err(CallbackError::OtherAccount {
+            links,
+            linked: AccountLabel {
+                id: linked.clone(),
+                name: current.account_name.clone().unwrap_or_default(),
+            },
+            chosen: AccountLabel::from(&chosen),
+        }),
+        None => Err(CallbackError::LinkedAccountUnknown {
+            links,
+            chosen: AccountLabel::from(&chosen),
+        }),
+    }
+}
+
+/// Tokens lockbridge does not keep should not stay usable at RemoteLock. Best effort: the
+/// admin's page says why they were not kept either way.
+async fn discard(state: &AppState, tokens: &TokenSet) {
+    if let Err(error) = state.remotelock.revoke(tokens).await {
+        tracing::warn!(
+            error = %error_chain(&error),
+            "cannot revoke the RemoteLock tokens that were not kept"
+        );
+    }
+}
+
+/// What waited for an authorization runs now: the authorization failure is resolved,
+/// bookings that failed while lockbridge was not (or no longer) authorized get their PIN, and
+/// revocations waiting out the outage run at once.
+async fn resume_after_authorization(state: &AppState) {
     if let Err(error) = failures::resolve(&state.pool, FailureKind::Authorization, None).await {
         tracing::warn!(%error, "cannot mark the authorization failure resolved");
     }
-    // Bookings that failed while lockbridge was not (or no longer) authorized get their PIN now,
-    // and revocations waiting out the outage run at once.
     match jobs::retry_now(&state.pool, provisioning::QUEUE, jobs::Retrying::Failing).await {
         Ok(0) => {}
         Ok(retried) => tracing::info!(
@@ -278,37 +443,29 @@ async fn store(state: &AppState, tokens: &TokenSet) -> Result<Response, Callback
         ),
         Err(error) => tracing::warn!(%error, "cannot retry bookings whose PIN failed"),
     }
-    // The tokens are stored and work; a missing account name only shows in the admin.
-    let account = match state.remotelock.account().await {
-        Ok(account) => account,
+}
+
+/// The tokens are stored and work; a missing account name only shows in the admin.
+fn authorized_page(chosen: Result<Account, RemoteLockError>) -> Response {
+    let message = match chosen {
+        Ok(account) => {
+            tracing::info!(account_id = %account.id, "RemoteLock authorized");
+            format!(
+                "lockbridge now manages guests in the RemoteLock account “{}”. You can close \
+                 this page.",
+                account.name
+            )
+        }
         Err(error) => {
             tracing::warn!(error = %error_chain(&error), "cannot read the RemoteLock account");
-            return Ok(page(
-                StatusCode::OK,
-                "lockbridge is authorized",
-                &format!(
-                    "lockbridge can now use RemoteLock, but the account's name could not be \
-                     read ({}). Authorize again later to show it.",
-                    error_chain(&error)
-                ),
-            ));
+            format!(
+                "lockbridge can now use RemoteLock, but the account's name could not be read \
+                 ({}). Authorize again later to show it.",
+                error_chain(&error)
+            )
         }
     };
-    state
-        .tokens
-        .record_account(&account)
-        .await
-        .map_err(CallbackError::Store)?;
-    tracing::info!(account_id = %account.id, "RemoteLock authorized");
-    Ok(page(
-        StatusCode::OK,
-        "lockbridge is authorized",
-        &format!(
-            "lockbridge now manages guests in the RemoteLock account “{}”. You can close this \
-             page.",
-            account.name
-        ),
-    ))
+    page(StatusCode::OK, "lockbridge is authorized", &message)
 }
 
 /// A small page for the browser that RemoteLock redirected here.

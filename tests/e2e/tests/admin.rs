@@ -504,3 +504,141 @@ async fn the_api_wants_the_admin_token_but_the_callback_and_health_do_not() {
     let callback = api.browse(&api.url(CALLBACK_PATH)).await;
     assert_eq!(callback.status(), StatusCode::BAD_REQUEST);
 }
+
+impl Admin {
+    async fn authorization(&self) -> Value {
+        let (status, state) = self.get("/api/v1/remotelock/authorization").await;
+        assert_eq!(status, StatusCode::OK, "{state}");
+        state
+    }
+
+    /// Runs the OAuth flow; answers the status and text of the page the browser lands on.
+    async fn reauthorize(&self) -> (StatusCode, String) {
+        let callback = self.api.approved_callback().await;
+        let landed = self.api.browse(&callback).await;
+        (landed.status(), landed.text().await.unwrap())
+    }
+
+    /// The `/oauth/revoke` calls RemoteLock answered, by status.
+    fn revocations(&self) -> Vec<Option<u16>> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/oauth/revoke")
+            .map(|r| r.status)
+            .collect()
+    }
+
+    /// The ids of the locks `GET /api/v1/locks` lists: proof the stored tokens work.
+    async fn listed_locks(&self) -> Vec<String> {
+        let (status, body) = self.get("/api/v1/locks").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["locks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["lock_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn reauthorizing_into_another_account_while_links_exist_is_refused_and_changes_nothing() {
+    let admin = Admin::authorized().await;
+    let seeded = admin.sim.seed().account_id;
+    let (status, _) = admin.api.link("sp-101", &admin.locks()[0]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = admin.authorization().await;
+
+    let schools = admin.sim.add_account("Riverside Schools");
+    admin.sim.approve_as(&schools);
+    let (status, page) = admin.reauthorize().await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    for reason in [
+        "Riverside Public Library",
+        seeded.as_str(),
+        "Riverside Schools",
+        schools.as_str(),
+        "1 space(s)",
+        "DELETE /api/v1/links/",
+        "kept its current authorization",
+    ] {
+        assert!(page.contains(reason), "{reason:?} missing: {page}");
+    }
+
+    // Nothing stored; the old tokens keep working; the refused ones are revoked.
+    assert_eq!(admin.authorization().await, before);
+    assert_eq!(admin.listed_locks().await, admin.locks());
+    let revoked = admin.revocations();
+    assert!(
+        !revoked.is_empty() && revoked.iter().all(|s| *s == Some(200)),
+        "{revoked:?}"
+    );
+    assert_eq!(admin.links().await.len(), 1);
+
+    // The same account again is welcome, links and all.
+    admin.sim.approve_as(&seeded);
+    let (status, page) = admin.reauthorize().await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let after = admin.authorization().await;
+    assert_eq!(after["account_id"], seeded);
+    assert_eq!(after["account_name"], "Riverside Public Library");
+    assert_ne!(after["authorized_at"], before["authorized_at"]);
+    assert_eq!(admin.listed_locks().await, admin.locks());
+}
+
+#[tokio::test]
+async fn after_unlinking_every_space_the_account_can_be_switched() {
+    let admin = Admin::authorized().await;
+    let (status, _) = admin.api.link("sp-101", &admin.locks()[0]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let schools = admin.sim.add_account("Riverside Schools");
+    admin.sim.approve_as(&schools);
+    let (status, _) = admin.reauthorize().await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, _) = admin.delete("/api/v1/links/sp-101").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, page) = admin.reauthorize().await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Riverside Schools"), "{page}");
+    let switched = admin.authorization().await;
+    assert_eq!(switched["account_id"], schools);
+    assert_eq!(switched["account_name"], "Riverside Schools");
+    // The new account's (empty) lock list, not the old one's.
+    assert!(admin.listed_locks().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_account_remotelock_does_not_name_is_refused_only_while_links_exist() {
+    let admin = Admin::authorized().await;
+    let (status, _) = admin.api.link("sp-101", &admin.locks()[0]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = admin.authorization().await;
+
+    admin.sim.inject(remotelock_sim::Fault::new(
+        "/account",
+        remotelock_sim::FaultKind::Status(503),
+    ));
+    let (status, page) = admin.reauthorize().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}");
+    assert!(page.contains("did not say which account"), "{page}");
+    assert_eq!(admin.authorization().await, before);
+    assert_eq!(admin.listed_locks().await, admin.locks());
+    assert!(!admin.revocations().is_empty());
+
+    // Without links, the tokens are kept as before, the account left unnamed.
+    let (status, _) = admin.delete("/api/v1/links/sp-101").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    admin.sim.inject(remotelock_sim::Fault::new(
+        "/account",
+        remotelock_sim::FaultKind::Status(503),
+    ));
+    let (status, page) = admin.reauthorize().await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("could not be read"), "{page}");
+    let unnamed = admin.authorization().await;
+    assert_eq!(unnamed["state"], "authorized");
+    assert_eq!(unnamed["account_id"], Value::Null);
+    assert_eq!(admin.listed_locks().await, admin.locks());
+}
