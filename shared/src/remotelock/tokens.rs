@@ -11,7 +11,9 @@ use std::sync::Arc;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{PgConnection, PgPool, Postgres, postgres::PgArguments, query::Query};
+use sqlx::{
+    PgConnection, PgPool, Postgres, pool::PoolConnection, postgres::PgArguments, query::Query,
+};
 use tokio::sync::Mutex;
 
 use super::{
@@ -83,12 +85,7 @@ impl TokenManager {
         account_id: Option<&str>,
         account_name: Option<&str>,
     ) -> Result<(), RemoteLockError> {
-        let mut db = self
-            .inner
-            .pool
-            .acquire()
-            .await
-            .map_err(RemoteLockError::Storage)?;
+        let mut db = self.connection().await?;
         self.save_in(&mut db, tokens, account_id, account_name)
             .await
     }
@@ -137,14 +134,17 @@ impl TokenManager {
         Ok(())
     }
 
-    /// A usable access token, refreshed first when it is about to expire.
-    pub async fn access_token(&self) -> Result<SecretString, RemoteLockError> {
-        let mut db = self
-            .inner
+    async fn connection(&self) -> Result<PoolConnection<Postgres>, RemoteLockError> {
+        self.inner
             .pool
             .acquire()
             .await
-            .map_err(RemoteLockError::Storage)?;
+            .map_err(RemoteLockError::Storage)
+    }
+
+    /// A usable access token, refreshed first when it is about to expire.
+    pub async fn access_token(&self) -> Result<SecretString, RemoteLockError> {
+        let mut db = self.connection().await?;
         let stored = load(&mut db, SELECT_TOKENS).await?;
         drop(db);
         if !stored.expires_soon() {

@@ -519,6 +519,14 @@ impl Admin {
         (landed.status(), landed.text().await.unwrap())
     }
 
+    /// RemoteLock fails the next `GET /account`.
+    fn account_unreadable_once(&self) {
+        self.sim.inject(remotelock_sim::Fault::new(
+            "/account",
+            remotelock_sim::FaultKind::Status(503),
+        ));
+    }
+
     /// The `/oauth/revoke` calls RemoteLock answered, by status.
     fn revocations(&self) -> Vec<Option<u16>> {
         self.sim
@@ -616,10 +624,7 @@ async fn an_account_remotelock_does_not_name_is_refused_only_while_links_exist()
     assert_eq!(status, StatusCode::CREATED);
     let before = admin.authorization().await;
 
-    admin.sim.inject(remotelock_sim::Fault::new(
-        "/account",
-        remotelock_sim::FaultKind::Status(503),
-    ));
+    admin.account_unreadable_once();
     let (status, page) = admin.reauthorize().await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}");
     assert!(page.contains("did not say which account"), "{page}");
@@ -630,10 +635,7 @@ async fn an_account_remotelock_does_not_name_is_refused_only_while_links_exist()
     // Without links, the tokens are kept as before, the account left unnamed.
     let (status, _) = admin.delete("/api/v1/links/sp-101").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    admin.sim.inject(remotelock_sim::Fault::new(
-        "/account",
-        remotelock_sim::FaultKind::Status(503),
-    ));
+    admin.account_unreadable_once();
     let (status, page) = admin.reauthorize().await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("could not be read"), "{page}");

@@ -30,19 +30,27 @@ async fn authorize(sim: &SimHandle) -> Value {
         .await
         .unwrap();
     let code = body(approval).await["code"].as_str().unwrap().to_owned();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", OUT_OF_BAND),
-    ];
-    let tokens = http
-        .post(url("oauth/token"))
-        .form(&[&form[..], &CLIENT[..]].concat())
+    token_grant(
+        sim,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", OUT_OF_BAND),
+        ],
+    )
+    .await
+}
+
+/// `POST /oauth/token` with `grant` and the client's credentials: the token response.
+async fn token_grant(sim: &SimHandle, grant: &[(&str, &str)]) -> Value {
+    let response = reqwest::Client::new()
+        .post(sim.base_url().join("oauth/token").unwrap())
+        .form(&[grant, &CLIENT[..]].concat())
         .send()
         .await
         .unwrap();
-    assert_eq!(tokens.status(), StatusCode::OK);
-    body(tokens).await
+    assert_eq!(response.status(), StatusCode::OK);
+    body(response).await
 }
 
 /// An API client holding `tokens`' access token.
@@ -88,17 +96,11 @@ async fn the_authorize_page_picks_the_chosen_account_for_the_codes_it_issues() {
     );
 
     // A refreshed token keeps the account of its authorization.
-    let form = [
+    let refresh = [
         ("grant_type", "refresh_token"),
         ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
     ];
-    let refreshed = reqwest::Client::new()
-        .post(sim.base_url().join("oauth/token").unwrap())
-        .form(&[&form[..], &CLIENT[..]].concat())
-        .send()
-        .await
-        .unwrap();
-    let refreshed = api_with(&sim, &body(refreshed).await);
+    let refreshed = api_with(&sim, &token_grant(&sim, &refresh).await);
     assert_eq!(account_of(&refreshed).await.0, schools);
 
     // Tokens issued before still act on the seeded account; the pick can go back.
@@ -184,14 +186,8 @@ async fn an_added_account_shows_none_of_the_seeded_records() {
 async fn client_credentials_act_on_the_seeded_account_whatever_the_pick() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     sim.approve_as(&sim.add_account("Riverside Schools"));
-    let form = [("grant_type", "client_credentials")];
-    let response = reqwest::Client::new()
-        .post(sim.base_url().join("oauth/token").unwrap())
-        .form(&[&form[..], &CLIENT[..]].concat())
-        .send()
-        .await
-        .unwrap();
-    let api = api_with(&sim, &body(response).await);
+    let issued = token_grant(&sim, &[("grant_type", "client_credentials")]).await;
+    let api = api_with(&sim, &issued);
     assert_eq!(account_of(&api).await.0, sim.seed().account_id);
 }
 
