@@ -176,7 +176,15 @@ mod tests {
             ..record(PinState::Issued, true)
         };
         let revoked = record(PinState::Revoked, true);
-        let cases: Vec<(&str, Booking, Option<&PinRecord>, DateTime<Utc>, &str)> = vec![
+        // (case, booking, record, now, expected plan)
+        type Case<'a> = (
+            &'a str,
+            Booking,
+            Option<&'a PinRecord>,
+            DateTime<Utc>,
+            &'a str,
+        );
+        let cases: Vec<Case<'_>> = vec![
             (
                 "new confirmed",
                 booking(Confirmed, true),

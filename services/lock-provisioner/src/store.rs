@@ -261,30 +261,30 @@ pub(crate) async fn still_as_read(
     tx: &mut Transaction<'_, Postgres>,
     read: &Booking,
 ) -> Result<bool, sqlx::Error> {
-    let now: Option<(
-        BookingStatus,
-        DateTime<Utc>,
-        DateTime<Utc>,
-        SpaceId,
-        String,
-        String,
-    )> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Now {
+        status: BookingStatus,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        space_id: SpaceId,
+        patron_name: String,
+        patron_email: String,
+    }
+    let now: Option<Now> = sqlx::query_as(
         "SELECT status, starts_at, ends_at, space_id, patron_name, patron_email
-             FROM bookings WHERE booking_id = $1 FOR SHARE",
+         FROM bookings WHERE booking_id = $1 FOR SHARE",
     )
     .bind(&read.booking_id)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(
-        now.is_some_and(|(status, starts_at, ends_at, space_id, name, email)| {
-            status == read.status
-                && starts_at == read.window.starts_at()
-                && ends_at == read.window.ends_at()
-                && space_id == read.space_id
-                && name == read.patron.name
-                && email == read.patron.email
-        }),
-    )
+    Ok(now.is_some_and(|now| {
+        now.status == read.status
+            && now.starts_at == read.window.starts_at()
+            && now.ends_at == read.window.ends_at()
+            && now.space_id == read.space_id
+            && now.patron_name == read.patron.name
+            && now.patron_email == read.patron.email
+    }))
 }
 
 /// The PIN works: record its window, version, zone and the patron it is announced to.
