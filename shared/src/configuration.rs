@@ -93,6 +93,8 @@ pub struct ProvisionerSettings {
     #[serde(with = "humantime_serde")]
     pub grace: Duration,
     pub pin_digits: u8,
+    /// Bookings provisioned at once by one process (RemoteLock's rate limit is shared).
+    pub concurrency: usize,
 }
 
 /// Following what the locks report after the API calls succeeded (remotelock-api.md §3.5:
@@ -107,6 +109,8 @@ pub struct SyncSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct NotifierSettings {
     pub listen: SocketAddr,
+    /// Emails sent at once by one process.
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,6 +8,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{PgPool, Postgres, Transaction};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{telemetry::error_chain, wakeup::Wakeup};
@@ -184,27 +185,51 @@ pub struct Worker<H> {
     pub policy: RetryPolicy,
     /// A job whose worker died is taken over once its lease has run out.
     pub lease: Duration,
+    /// How many jobs this worker runs at once, each under its own lease. One job (one
+    /// booking, one email) is never run twice at once, here or in another process: a claim
+    /// takes it with `FOR UPDATE SKIP LOCKED` and marks it running.
+    pub concurrency: usize,
 }
 
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
 impl<H: JobHandler> Worker<H> {
+    /// Claims due jobs, soonest deadline first, as long as it has free slots, until `shutdown`;
+    /// then lets the jobs it holds finish.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut wakeup = Wakeup::new(self.pool.clone(), format!("jobs_{}", H::QUEUE));
+        let this = Arc::new(self);
+        let mut wakeup = Wakeup::new(this.pool.clone(), format!("jobs_{}", H::QUEUE));
+        let mut running = JoinSet::new();
         while !shutdown.is_cancelled() {
             wakeup.subscribe().await;
-            let pause = match self.run_one().await {
-                Ok(true) => continue,
-                Ok(false) => self.next_due_in().await.unwrap_or(IDLE_POLL),
-                Err(error) => {
-                    tracing::warn!(queue = H::QUEUE, error = %error_chain(&error), "job queue unavailable");
-                    IDLE_POLL
+            let free = this.concurrency.max(1).saturating_sub(running.len());
+            let mut pause = IDLE_POLL;
+            if free > 0 {
+                match this.claim(free).await {
+                    Ok(claimed) => {
+                        let filled = claimed.len() == free;
+                        for row in claimed {
+                            running.spawn(Arc::clone(&this).execute(row));
+                        }
+                        if filled {
+                            // More may be due: claim again once a slot is free.
+                            continue;
+                        }
+                        pause = this.next_due_in().await.unwrap_or(IDLE_POLL);
+                    }
+                    Err(error) => {
+                        tracing::warn!(queue = H::QUEUE, error = %error_chain(&error), "job queue unavailable");
+                    }
                 }
-            };
+            }
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = wakeup.wait(pause) => {},
+                Some(ended) = running.join_next(), if !running.is_empty() => report(ended),
             }
+        }
+        while let Some(ended) = running.join_next().await {
+            report(ended);
         }
         tracing::info!(queue = H::QUEUE, "job worker stopped");
     }
@@ -223,25 +248,37 @@ impl<H: JobHandler> Worker<H> {
             .min(IDLE_POLL))
     }
 
-    /// Claims and runs the most urgent due job. `false` when none is due.
-    async fn run_one(&self) -> Result<bool, sqlx::Error> {
-        let lease = interval(self.lease);
-        let claimed: Option<ClaimedRow> = sqlx::query_as(
+    /// Claims up to `slots` due jobs, most urgent first, each with its own lease token. A job
+    /// whose lease ran out (its worker died) is due again.
+    async fn claim(&self, slots: usize) -> Result<Vec<ClaimedRow>, sqlx::Error> {
+        sqlx::query_as(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = now() + $2,
                  lease_token = gen_random_uuid(), updated_at = now()
-             WHERE id = (
+             WHERE id IN (
                  SELECT id FROM jobs
                  WHERE queue = $1 AND ((state = 'queued' AND run_at <= now())
                                        OR (state = 'running' AND lease_until < now()))
                  ORDER BY priority_at, id
-                 LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING id, job_key, payload, attempts, version, lease_token",
         )
         .bind(H::QUEUE)
-        .bind(lease)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = claimed else { return Ok(false) };
+        .bind(interval(self.lease))
+        .bind(i64::try_from(slots).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Runs one claimed job and records how it ended.
+    async fn execute(self: Arc<Self>, row: ClaimedRow) {
+        let key = row.job_key.clone();
+        if let Err(error) = self.run_claimed(row).await {
+            // The lease runs out and the job is claimed again.
+            tracing::warn!(queue = H::QUEUE, %key, error = %error_chain(&error), "cannot record how the job ended");
+        }
+    }
+
+    async fn run_claimed(&self, row: ClaimedRow) -> Result<(), sqlx::Error> {
         let claim = Claim {
             id: row.id,
             version: row.version,
@@ -251,8 +288,7 @@ impl<H: JobHandler> Worker<H> {
             Ok(payload) => payload,
             Err(error) => {
                 let failed = Outcome::Failed(format!("unreadable job payload: {error}"));
-                self.finish(claim, failed).await?;
-                return Ok(true);
+                return self.finish(claim, failed).await;
             }
         };
         let job = Job {
@@ -263,7 +299,7 @@ impl<H: JobHandler> Worker<H> {
         };
         let Some(result) = self.run_leased(&job, row.lease_token).await else {
             tracing::warn!(queue = H::QUEUE, key = %job.key, "lost the job's lease; its new holder runs it");
-            return Ok(true);
+            return Ok(());
         };
         let outcome = match result {
             Ok(()) => Outcome::Succeeded,
@@ -287,8 +323,7 @@ impl<H: JobHandler> Worker<H> {
                 }
             },
         };
-        self.finish(claim, outcome).await?;
-        Ok(true)
+        self.finish(claim, outcome).await
     }
 
     /// Runs the handler while renewing the job's lease, so a run that is slow (a RemoteLock
@@ -351,6 +386,16 @@ impl<H: JobHandler> Worker<H> {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// A job task that panicked leaves its job running under a lease that runs out: it is claimed
+/// again then. Said loudly, since it is a bug.
+fn report(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = ended
+        && error.is_panic()
+    {
+        tracing::error!(%error, "a job panicked; it runs again once its lease runs out");
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use lockbridge_shared::domain::{BookingId, LockId, Pin};
-use sqlx::PgPool;
+use sqlx::{Postgres, Transaction};
 
 use crate::store;
 
@@ -31,15 +31,21 @@ pub(crate) struct PinChooser {
 
 impl PinChooser {
     /// A fresh PIN for `booking` on `lock`, avoiding the live PINs of other bookings there and
-    /// those RemoteLock already refused in this run.
+    /// those RemoteLock already refused in this run. Takes the lock's PIN lock for the rest of
+    /// `tx`: the caller records the PIN in the same transaction, so two bookings provisioned at
+    /// once (in this process or another) never draw the same PIN for one lock.
     pub async fn choose(
         &self,
-        pool: &PgPool,
+        tx: &mut Transaction<'_, Postgres>,
         booking: &BookingId,
         lock: &LockId,
         refused: &HashSet<String>,
     ) -> Result<Pin, ChoiceError> {
-        let live: HashSet<String> = store::live_pins_on_lock(pool, lock, booking)
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('lockbridge pins of ' || $1))")
+            .bind(lock)
+            .execute(&mut **tx)
+            .await?;
+        let live: HashSet<String> = store::live_pins_on_lock(&mut **tx, lock, booking)
             .await?
             .into_iter()
             .collect();

@@ -18,7 +18,7 @@ use lockbridge_shared::{
     },
     telemetry::error_chain,
 };
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::{
@@ -278,7 +278,7 @@ impl Provisioner {
                 store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
                 // The booking may have moved since that attempt, even to another lock.
                 let pin = self
-                    .set_pin(booking, &guest, &lock.id, Some(&window), pin)
+                    .set_pin(booking, &guest, &lock.id, Some(&window), NewPin::Keep(pin))
                     .await?;
                 let pin = self.grant_only(booking, &guest, &lock.id, pin).await?;
                 (guest, pin)
@@ -326,11 +326,13 @@ impl Provisioner {
         let mut refused = HashSet::new();
         let mut candidate = resumed;
         for _ in 0..pin_choice::ATTEMPTS {
+            let mut tx = self.pool.begin().await?;
             let pin = match candidate.take() {
                 Some(pin) => pin,
-                None => self.choose_pin(booking, lock, &refused).await?,
+                None => self.choose_pin(&mut tx, booking, lock, &refused).await?,
             };
-            store::record_intent(&self.pool, booking, lock, name, &pin).await?;
+            store::record_intent(&mut *tx, booking, lock, name, &pin).await?;
+            tx.commit().await?;
             let guest = NewAccessGuest {
                 name,
                 email: None,
@@ -354,35 +356,40 @@ impl Provisioner {
 
     async fn choose_pin(
         &self,
+        tx: &mut Transaction<'_, Postgres>,
         booking: &Booking,
         lock: &LockId,
         refused: &HashSet<String>,
     ) -> Result<Pin, ReconcileError> {
         Ok(self
             .pins
-            .choose(&self.pool, &booking.booking_id, lock, refused)
+            .choose(tx, &booking.booking_id, lock, refused)
             .await?)
     }
 
-    /// Makes the guest's PIN `first` (and its window `window`, if given), or another PIN when
-    /// RemoteLock refuses that one. Each PIN is recorded before it is sent, so a lost answer
-    /// leaves the record saying which PIN to set again. Returns the PIN the guest now has.
+    /// Sets the guest's PIN as `wanted` says (and its window `window`, if given), or another
+    /// PIN when RemoteLock refuses that one. Each PIN is recorded before it is sent, so a lost
+    /// answer leaves the record saying which PIN to set again. Returns the PIN the guest now has.
     async fn set_pin(
         &self,
         booking: &Booking,
         guest: &GuestId,
         lock: &LockId,
         window: Option<&LockLocalWindow>,
-        first: Pin,
+        wanted: NewPin,
     ) -> Result<Pin, ReconcileError> {
-        let mut refused = HashSet::new();
-        let mut candidate = Some(first);
+        let (mut candidate, mut refused) = match wanted {
+            NewPin::Keep(pin) => (Some(pin), HashSet::new()),
+            NewPin::Replacing(old) => (None, HashSet::from([old.expose().to_owned()])),
+        };
         for _ in 0..pin_choice::ATTEMPTS {
+            let mut tx = self.pool.begin().await?;
             let pin = match candidate.take() {
                 Some(pin) => pin,
-                None => self.choose_pin(booking, lock, &refused).await?,
+                None => self.choose_pin(&mut tx, booking, lock, &refused).await?,
             };
-            store::record_pin(&self.pool, &booking.booking_id, &pin).await?;
+            store::record_pin(&mut *tx, &booking.booking_id, &pin).await?;
+            tx.commit().await?;
             let update = GuestUpdate {
                 window,
                 pin: Some(&pin),
@@ -409,15 +416,14 @@ impl Provisioner {
         lock: &LockId,
         mut pin: Pin,
     ) -> Result<(Access, Pin), ReconcileError> {
-        let mut refused = HashSet::new();
         for _ in 0..pin_choice::ATTEMPTS {
             match self.client.grant_lock(guest, lock).await {
                 Ok(access) => return Ok((access, pin)),
                 Err(error) if error.is_pin_taken() => {
                     tracing::info!(booking_id = %booking.booking_id, "RemoteLock refused the grant: the PIN is already used on the lock; changing it");
-                    refused.insert(pin.expose().to_owned());
-                    let fresh = self.choose_pin(booking, lock, &refused).await?;
-                    pin = self.set_pin(booking, guest, lock, None, fresh).await?;
+                    pin = self
+                        .set_pin(booking, guest, lock, None, NewPin::Replacing(pin))
+                        .await?;
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -480,16 +486,19 @@ impl Provisioner {
         };
         let window = self.local_window(booking, &lock.id).await?;
         if reissue {
-            let fresh = self
-                .choose_pin(booking, &lock.id, &HashSet::from([pin.expose().to_owned()]))
-                .await?;
             pin = self
-                .set_pin(booking, guest, &lock.id, Some(&window), fresh)
+                .set_pin(
+                    booking,
+                    guest,
+                    &lock.id,
+                    Some(&window),
+                    NewPin::Replacing(pin),
+                )
                 .await?;
         } else if !settled {
             // The PIN may have been mid-change when an answer was lost: set it as recorded.
             pin = self
-                .set_pin(booking, guest, &lock.id, Some(&window), pin)
+                .set_pin(booking, guest, &lock.id, Some(&window), NewPin::Keep(pin))
                 .await?;
         } else if window_moved {
             let update = GuestUpdate {
@@ -631,6 +640,14 @@ impl Provisioner {
         tracing::info!(booking_id = %booking.booking_id, "{detail}");
         Ok(())
     }
+}
+
+/// What PIN a guest is to get.
+enum NewPin {
+    /// This one: it is what the record says (and the patron may have been told).
+    Keep(Pin),
+    /// A fresh one, never the one it replaces (a reissue, or one RemoteLock refused).
+    Replacing(Pin),
 }
 
 /// Something already gone is what we wanted.

@@ -22,6 +22,7 @@ pub struct Application {
     provisioner: Provisioner,
     sync_failures: SyncFailures,
     prefetch: u16,
+    concurrency: usize,
 }
 
 /// A job whose worker died is taken over after this long; longer than any one run takes.
@@ -64,6 +65,7 @@ impl Service for Application {
             provisioner,
             sync_failures,
             prefetch: settings.amqp.prefetch,
+            concurrency: settings.provisioner.concurrency,
         })
     }
 
@@ -86,6 +88,7 @@ impl Service for Application {
             handler: Arc::new(self.provisioner),
             policy: RetryPolicy::default(),
             lease: LEASE,
+            concurrency: self.concurrency,
         };
         let relay = Relay {
             pool: infrastructure.pool.clone(),

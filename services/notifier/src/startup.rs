@@ -55,12 +55,15 @@ impl Service for Application {
             }),
             policy: RetryPolicy::default(),
             lease: JOB_LEASE,
+            // Few, and they go to the same few staff: one at a time keeps their order.
+            concurrency: 1,
         };
         let worker = Worker {
             pool: pool.clone(),
             handler: Arc::new(PinEmailSender { pool, mailer, from }),
             policy: RetryPolicy::default(),
             lease: JOB_LEASE,
+            concurrency: settings.notifier.concurrency,
         };
         Ok(Self {
             server: Server::bind(infrastructure, settings.notifier.listen).await?,

@@ -25,6 +25,8 @@ pub struct TestSystem {
     pub admin: Running,
     pub provisioner: Option<Running>,
     pub notifier: Running,
+    /// More provisioners and notifiers on the same database and broker, as other processes.
+    pub more_workers: Vec<Running>,
     pub http: reqwest::Client,
     /// The staff address `alerts.recipients` names: unique per system, to read its alerts.
     pub staff: String,
@@ -71,6 +73,7 @@ impl TestSystem {
             admin,
             provisioner: Some(provisioner),
             notifier,
+            more_workers: Vec::new(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -78,6 +81,14 @@ impl TestSystem {
             staff,
             overrides,
         }
+    }
+
+    /// Starts another provisioner and another notifier, as a second process of each would run.
+    pub async fn add_worker_processes(&mut self) {
+        let settings = || services::settings(&self.overrides);
+        let provisioner = services::spawn::<lock_provisioner::Application>(settings()).await;
+        let notifier = services::spawn::<notifier::Application>(settings()).await;
+        self.more_workers.extend([provisioner, notifier]);
     }
 
     /// Stops the provisioner as SIGTERM would, and starts a fresh one on the same database.

@@ -4,7 +4,7 @@
 
 use std::{
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
@@ -104,13 +104,24 @@ fn start<H: JobHandler>(
     lease: Duration,
     shutdown: &CancellationToken,
 ) {
+    start_with(db, handler, lease, 1, shutdown);
+}
+
+fn start_with<H: JobHandler>(
+    db: &TestDatabase,
+    handler: &Arc<H>,
+    lease: Duration,
+    concurrency: usize,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     let worker = Worker {
         pool: db.pool.clone(),
         handler: handler.clone(),
         policy: RetryPolicy::default(),
         lease,
+        concurrency,
     };
-    tokio::spawn(worker.run(shutdown.clone()));
+    tokio::spawn(worker.run(shutdown.clone()))
 }
 
 async fn state_of(db: &TestDatabase, key: &str) -> (String, i32, Option<String>) {
@@ -277,4 +288,83 @@ async fn an_escalated_job_stops_or_keeps_trying_as_its_handler_says_and_a_retry_
     }
     assert_eq!(persistent.runs.load(Ordering::SeqCst), 2);
     shutdown.cancel();
+}
+
+/// Notes which jobs run at the same time.
+#[derive(Default)]
+struct Overlapping {
+    in_flight: Mutex<Vec<String>>,
+    most_at_once: AtomicUsize,
+    twice_at_once: AtomicUsize,
+    runs: AtomicUsize,
+}
+
+impl JobHandler for Overlapping {
+    type Payload = String;
+    const QUEUE: &'static str = "test";
+
+    async fn run(&self, job: &Job<String>) -> Result<(), JobError> {
+        {
+            let mut in_flight = self.in_flight.lock().unwrap();
+            if in_flight.contains(&job.key) {
+                self.twice_at_once.fetch_add(1, Ordering::SeqCst);
+            }
+            in_flight.push(job.key.clone());
+            self.most_at_once
+                .fetch_max(in_flight.len(), Ordering::SeqCst);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut in_flight = self.in_flight.lock().unwrap();
+        let at = in_flight.iter().position(|k| k == &job.key).unwrap();
+        in_flight.remove(at);
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn escalate(
+        &self,
+        _job: &Job<String>,
+        _error: &JobError,
+    ) -> Result<Escalation, sqlx::Error> {
+        Ok(Escalation::Stop)
+    }
+}
+
+#[tokio::test]
+async fn workers_run_many_jobs_at_once_but_never_one_job_twice_and_finish_them_on_stop() {
+    const JOBS: usize = 24;
+    let db = TestDatabase::create().await;
+    for i in 0..JOBS {
+        enqueue(&db, &format!("job-{i}")).await;
+    }
+    let overlapping = Arc::new(Overlapping::default());
+    let shutdown = CancellationToken::new();
+    // Two processes' workers of four slots each.
+    let workers = [
+        start_with(&db, &overlapping, Duration::from_secs(30), 4, &shutdown),
+        start_with(&db, &overlapping, Duration::from_secs(30), 4, &shutdown),
+    ];
+    for i in 0..JOBS {
+        wait_for_state(&db, &format!("job-{i}"), "succeeded").await;
+    }
+    assert_eq!(
+        overlapping.runs.load(Ordering::SeqCst),
+        JOBS,
+        "each job ran once"
+    );
+    assert_eq!(overlapping.twice_at_once.load(Ordering::SeqCst), 0);
+    let most = overlapping.most_at_once.load(Ordering::SeqCst);
+    assert!(
+        most > 1 && most <= 8,
+        "jobs ran side by side, within the slots: {most}"
+    );
+
+    // Asked to stop mid-run, a worker finishes the jobs it holds.
+    enqueue(&db, "last").await;
+    wait_for_state(&db, "last", "running").await;
+    shutdown.cancel();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    assert_eq!(state_of(&db, "last").await.0, "succeeded");
 }
