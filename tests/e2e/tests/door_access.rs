@@ -358,13 +358,25 @@ async fn a_refused_revocation_alerts_staff_keeps_trying_and_a_retry_finishes_it(
     assert!(!reason.contains(&pin), "no PIN in a failure: {reason}");
     // Still live on the door, and the job is not given up.
     assert_eq!(system.sim.live_guests_on_lock(&lock).len(), 1);
-    let job: (String,) = sqlx::query_as(
-        "SELECT state::text FROM jobs WHERE queue = 'provision' AND job_key = 'stuck-1'",
-    )
-    .fetch_one(&system.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(job.0, "queued", "a revocation is never given up");
+    // The failure is reported while the run ends: wait for the run to have ended.
+    let job_state = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT state::text FROM jobs WHERE queue = 'provision' AND job_key = 'stuck-1'",
+        )
+        .fetch_one(&system.db.pool)
+        .await
+        .unwrap()
+    };
+    let mut state = job_state().await;
+    while state == "running" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = job_state().await;
+    }
+    assert_eq!(state, "queued", "a revocation is never given up");
     let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE queue = 'alert'")
         .fetch_one(&system.db.pool)
         .await
