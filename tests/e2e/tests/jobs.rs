@@ -148,11 +148,13 @@ async fn wait_for_state(db: &TestDatabase, key: &str, state: &str) {
 #[tokio::test]
 async fn a_slow_job_keeps_its_lease_and_runs_once_among_several_workers() {
     let db = TestDatabase::create().await;
-    let slow = handler(Duration::from_millis(1500), false);
+    let slow = handler(Duration::from_millis(4000), false);
     let shutdown = CancellationToken::new();
-    // The run takes five leases' time: without renewal another worker would take it over.
+    // The run takes four leases' time: without renewal another worker would take it over. (A
+    // lease much shorter than a second can run out on a loaded machine before its renewal,
+    // every third of it, gets a connection.)
     for _ in 0..3 {
-        start(&db, &slow, Duration::from_millis(300), &shutdown);
+        start(&db, &slow, Duration::from_secs(1), &shutdown);
     }
     enqueue(&db, "slow").await;
     wait_for_state(&db, "slow", "succeeded").await;
