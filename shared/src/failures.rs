@@ -112,6 +112,23 @@ pub async fn resolve(
     Ok(())
 }
 
+/// Whether the failure is open: e.g. while the authorization is gone its one alert says it all,
+/// and the bookings it stops open none of their own.
+pub async fn is_open(
+    db: impl PgExecutor<'_>,
+    kind: FailureKind,
+    booking_id: Option<&BookingId>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM failures
+                        WHERE kind = $1 AND subject = coalesce($2, '') AND resolved_at IS NULL)",
+    )
+    .bind(kind)
+    .bind(booking_id)
+    .fetch_one(db)
+    .await
+}
+
 /// An open failure as the admin API lists it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Failure {

@@ -40,6 +40,23 @@ pub async fn request(
     .await
 }
 
+/// Asks for a new PIN on the booking's guest (staff reissue, or a PIN a lock refused): the run
+/// that gives it clears the request and announces it with `reason: reissued`.
+pub async fn request_new_pin(
+    tx: &mut Transaction<'_, Postgres>,
+    booking_id: &BookingId,
+    window: &BookingWindow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE booking_pins SET reissue_requested_at = now(), updated_at = now()
+         WHERE booking_id = $1",
+    )
+    .bind(booking_id)
+    .execute(&mut **tx)
+    .await?;
+    request(tx, booking_id, window).await
+}
+
 /// Under a backlog the booking whose PIN must work soonest goes first: ordering by the start is
 /// ordering by the PIN's validity start, the lead time being the same for all. A booking that
 /// has ended needs no RemoteLock call, only its state written, so it never goes before one

@@ -234,16 +234,9 @@ async fn reissue(
             ),
         ));
     }
-    sqlx::query(
-        "UPDATE booking_pins SET reissue_requested_at = now(), updated_at = now()
-         WHERE booking_id = $1",
-    )
-    .bind(&booking_id)
-    .execute(&mut *tx)
-    .await?;
     let window = BookingWindow::new(row.starts_at, row.ends_at)
         .expect("the schema checks ends_at > starts_at");
-    provisioning::request(&mut tx, &booking_id, &window).await?;
+    provisioning::request_new_pin(&mut tx, &booking_id, &window).await?;
     tx.commit().await?;
     tracing::info!(%booking_id, "staff asked for a new PIN");
     Ok((

@@ -145,7 +145,7 @@ impl JobHandler for Provisioner {
             .map_or_else(Uuid::now_v7, |b| b.correlation_id);
         store::mark_failed(&mut tx, booking_id, correlation_id, &error.to_string()).await?;
         // While the authorization is gone its own alert says it all.
-        if !authorization_failing(&mut tx).await? {
+        if !failures::is_open(&mut *tx, FailureKind::Authorization, None).await? {
             let reason = format!("no PIN could be issued: {error}");
             failures::report(
                 &mut tx,
@@ -177,16 +177,6 @@ impl JobHandler for Provisioner {
         tx.commit().await?;
         Ok(Escalation::Stop)
     }
-}
-
-async fn authorization_failing(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM failures WHERE kind = 'authorization' AND resolved_at IS NULL)",
-    )
-    .fetch_one(&mut **tx)
-    .await
 }
 
 impl Provisioner {

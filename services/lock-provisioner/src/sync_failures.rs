@@ -127,16 +127,9 @@ async fn handle(tx: &mut Transaction<'_, Postgres>, event: &Event) -> Result<(),
             "lock {lock} refused the PIN as already used on it when it synced ({why}): \
              giving the guest another PIN"
         );
-        sqlx::query(
-            "UPDATE booking_pins SET reissue_requested_at = now(), updated_at = now()
-             WHERE booking_id = $1",
-        )
-        .bind(&booking_id)
-        .execute(&mut **tx)
-        .await?;
         store::history(tx, &booking_id, state, &detail).await?;
         let window = BookingWindow::new(starts_at, ends_at).expect("the schema checks the window");
-        provisioning::request(tx, &booking_id, &window).await?;
+        provisioning::request_new_pin(tx, &booking_id, &window).await?;
         tracing::warn!(%booking_id, %lock, "PIN conflict reported at sync; choosing another PIN");
     } else {
         let detail = format!("lock {lock} could not take the PIN when it synced ({why})");

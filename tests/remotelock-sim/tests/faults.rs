@@ -166,17 +166,7 @@ async fn rate_limit_allows_120_per_minute_per_account() {
     // Errors carry the headers too, and OAuth is not limited.
     let unauthenticated = api.http.get(api.url("/v1/devices")).send().await.unwrap();
     assert_eq!(unauthenticated.status(), 429);
-    let token = api
-        .http
-        .post(api.url("/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "lockbridge-dev"),
-            ("client_secret", "lockbridge-dev-secret"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let token = api.client_credentials_token().await;
     assert_eq!(token.status(), 200);
     assert!(!token.headers().contains_key("x-ratelimit-limit"));
 }

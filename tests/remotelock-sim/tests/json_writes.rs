@@ -114,16 +114,6 @@ async fn delete_and_get_need_no_content_type() {
 #[tokio::test]
 async fn oauth_form_posts_are_not_held_to_the_json_rule() {
     let api = Api::start().await;
-    let response = api
-        .http
-        .post(api.url("/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "lockbridge-dev"),
-            ("client_secret", "lockbridge-dev-secret"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = api.client_credentials_token().await;
     assert_eq!(response.status(), 200);
 }

@@ -45,6 +45,20 @@ impl Api {
             .header("Accept", ACCEPT_V1)
     }
 
+    /// `POST /oauth/token` with the client-credentials grant of the default application.
+    pub async fn client_credentials_token(&self) -> Response {
+        self.http
+            .post(self.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "lockbridge-dev"),
+                ("client_secret", "lockbridge-dev-secret"),
+            ])
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.request(Method::GET, path)
             .send()
