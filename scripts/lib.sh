@@ -40,6 +40,17 @@ ensure_postgres() {
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
     wait_for_port 5432 PostgreSQL
   fi
+  # A whole-system test holds about 25 connections (each service's pool and listeners) and the
+  # suite runs four at once, some with extra processes: the default of 100 is too few.
+  local wanted=300
+  local have
+  have="$(psql -h 127.0.0.1 -U postgres -tAc 'SHOW max_connections')"
+  if [ "$have" -lt "$wanted" ]; then
+    say "raising PostgreSQL's max_connections from $have to $wanted (restarts it once)"
+    psql -h 127.0.0.1 -U postgres -qc "ALTER SYSTEM SET max_connections = $wanted"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main restart
+    wait_for_port 5432 PostgreSQL
+  fi
 }
 
 ensure_rabbitmq() {

@@ -10,6 +10,7 @@ use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use crate::{
     domain::BookingId,
     jobs::{self, OnConflict, Retrying},
+    wakeup::Channel,
 };
 
 /// The notifier's queue of staff alerts, one job per opened failure.
@@ -90,6 +91,8 @@ pub async fn report(
             OnConflict::Ignore,
         )
         .await?;
+        // The notifier runs alerts; the failure may open in any service.
+        Channel::jobs(ALERT_QUEUE).notify(&mut **tx).await?;
         tracing::warn!(failure_id = id, kind = ?report.kind, booking_id = ?report.booking_id.map(BookingId::as_str), reason = report.reason, "failure opened; staff will be alerted");
     }
     Ok(())

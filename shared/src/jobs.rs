@@ -1,6 +1,6 @@
 //! Durable jobs: work that must survive restarts and be retried with backoff without holding
-//! a broker delivery (design §4). Claimed with `FOR UPDATE SKIP LOCKED` under a lease, woken by
-//! `NOTIFY`, soonest deadline first.
+//! a broker delivery (design §4). Claimed with `FOR UPDATE SKIP LOCKED` under a lease, soonest
+//! deadline first; the code that queues a job wakes the workers (see `wakeup`).
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -11,7 +11,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{telemetry::error_chain, wakeup::Wakeup};
+use crate::{
+    telemetry::error_chain,
+    wakeup::{Channel, Wakeup},
+};
 
 /// Which jobs of a queue [`retry_now`] runs again.
 #[derive(Debug, Clone, Copy)]
@@ -23,12 +26,9 @@ pub enum Retrying<'a> {
     Failing,
 }
 
-/// Runs the jobs again now, from their first attempt. Returns how many.
-pub async fn retry_now(
-    db: impl sqlx::PgExecutor<'_>,
-    queue: &str,
-    which: Retrying<'_>,
-) -> Result<u64, sqlx::Error> {
+/// Runs the jobs again now, from their first attempt, waking the queue's workers wherever they
+/// run. Returns how many.
+pub async fn retry_now(db: &PgPool, queue: &str, which: Retrying<'_>) -> Result<u64, sqlx::Error> {
     let key = match which {
         Retrying::Job(key) => Some(key),
         Retrying::Failing => None,
@@ -44,7 +44,25 @@ pub async fn retry_now(
     .bind(key)
     .execute(db)
     .await?;
+    Channel::jobs(queue).notify(db).await?;
     Ok(retried.rows_affected())
+}
+
+/// Whether the job is queued or running. Locks its row until the caller's transaction ends, so
+/// no worker claims it meanwhile.
+pub async fn is_pending(
+    tx: &mut Transaction<'_, Postgres>,
+    queue: &str,
+    key: &str,
+) -> Result<bool, sqlx::Error> {
+    let state: Option<String> = sqlx::query_scalar(
+        "SELECT state::text FROM jobs WHERE queue = $1 AND job_key = $2 FOR UPDATE",
+    )
+    .bind(queue)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(state.is_some_and(|state| state == "queued" || state == "running"))
 }
 
 /// What a new request for an existing job does.
@@ -198,7 +216,7 @@ impl<H: JobHandler> Worker<H> {
     /// then lets the jobs it holds finish.
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
-        let mut wakeup = Wakeup::new(this.pool.clone(), format!("jobs_{}", H::QUEUE));
+        let mut wakeup = Wakeup::new(this.pool.clone(), Channel::jobs(H::QUEUE));
         let mut running = JoinSet::new();
         while !shutdown.is_cancelled() {
             wakeup.subscribe().await;

@@ -14,7 +14,7 @@ use crate::{
     amqp::{Broker, OutgoingMessage, Publisher},
     events::Envelope,
     telemetry::error_chain,
-    wakeup::Wakeup,
+    wakeup::{Channel, Wakeup},
 };
 
 /// Adds `event` to the producer's outbox inside the caller's transaction.
@@ -44,11 +44,13 @@ struct OutboxRow {
     event_id: Uuid,
     exchange: String,
     routing_key: String,
-    payload: serde_json::Value,
+    /// The envelope as stored, sent as it is.
+    payload: String,
+    correlation_id: Option<String>,
 }
 
-/// Publishes one producer's outbox, woken by `NOTIFY` on insert and, as a safety net for a
-/// lost notification, by a slow poll.
+/// Publishes one producer's outbox, woken by the code that enqueues (a ring after its commit)
+/// and, as a safety net, by a slow poll.
 pub struct Relay {
     pub pool: PgPool,
     pub broker: Broker,
@@ -90,7 +92,7 @@ enum RelayError {
 impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut publisher = Publisher::new(self.broker.clone());
-        let mut wakeup = Wakeup::new(self.pool.clone(), format!("outbox_{}", self.producer));
+        let mut wakeup = Wakeup::new(self.pool.clone(), Channel::outbox(self.producer));
         let mut delays = crate::amqp::reconnect_delays();
         while !shutdown.is_cancelled() {
             wakeup.subscribe().await;
@@ -125,7 +127,8 @@ impl Relay {
         while !shutdown.is_cancelled() {
             let mut tx = self.pool.begin().await?;
             let rows: Vec<OutboxRow> = sqlx::query_as(
-                "SELECT id, event_id, exchange, routing_key, payload FROM outbox
+                "SELECT id, event_id, exchange, routing_key, payload::text AS payload,
+                        payload->>'correlation_id' AS correlation_id FROM outbox
                  WHERE producer = $1 AND published_at IS NULL
                    AND (retry_at IS NULL OR retry_at <= now())
                  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
@@ -137,13 +140,19 @@ impl Relay {
             if rows.is_empty() {
                 return Ok(());
             }
+            let messages: Vec<OutgoingMessage<'_>> = rows.iter().map(message).collect();
+            let results = publisher.publish_all(&messages).await;
             let mut sent = Vec::with_capacity(rows.len());
             let mut failure = None;
-            for row in &rows {
-                match self.publish(publisher, row).await {
+            for (row, result) in rows.iter().zip(results) {
+                let result = result.map_err(|source| RelayError::Publish {
+                    event_id: row.event_id,
+                    source,
+                });
+                match result {
                     Ok(()) => sent.push(row.id),
                     // The broker refused this event, not the connection: it waits out a
-                    // backoff and the rows behind it go on.
+                    // backoff and the rows around it go on.
                     Err(error) if error.is_the_events() => {
                         tracing::error!(producer = self.producer, event_id = %row.event_id, error = %error_chain(&error), "event refused by the broker; retrying it later");
                         sqlx::query(
@@ -157,9 +166,12 @@ impl Relay {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    // The first connection failure is the one worth recording; the rows
+                    // after it were not sent, or not confirmed, and go out again.
                     Err(error) => {
-                        failure = Some((row.id, error));
-                        break;
+                        if failure.is_none() {
+                            failure = Some((row.id, error));
+                        }
                     }
                 }
             }
@@ -183,30 +195,18 @@ impl Relay {
         }
         Ok(())
     }
+}
 
-    async fn publish(&self, publisher: &mut Publisher, row: &OutboxRow) -> Result<(), RelayError> {
-        let payload = serde_json::to_vec(&row.payload).expect("a JSON value always serializes");
-        let correlation_id = row
-            .payload
-            .get("correlation_id")
-            .and_then(|v| v.as_str())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(row.event_id);
-        let message = OutgoingMessage {
-            exchange: &row.exchange,
-            routing_key: &row.routing_key,
-            event_id: row.event_id,
-            correlation_id,
-            payload: &payload,
-        };
-        publisher
-            .publish(&message)
-            .await
-            .map_err(|source| RelayError::Publish {
-                event_id: row.event_id,
-                source,
-            })?;
-        tracing::debug!(event_id = %row.event_id, routing_key = %row.routing_key, "event published");
-        Ok(())
+fn message(row: &OutboxRow) -> OutgoingMessage<'_> {
+    OutgoingMessage {
+        exchange: &row.exchange,
+        routing_key: &row.routing_key,
+        event_id: row.event_id,
+        correlation_id: row
+            .correlation_id
+            .as_deref()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or(row.event_id),
+        payload: row.payload.as_bytes(),
     }
 }

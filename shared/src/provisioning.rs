@@ -9,6 +9,7 @@ use sqlx::{Postgres, Transaction};
 use crate::{
     domain::{BookingId, BookingWindow},
     jobs::{self, OnConflict},
+    wakeup::Channel,
 };
 
 /// The lock-provisioner's queue.
@@ -20,7 +21,14 @@ pub struct ProvisionJob {
     pub booking_id: BookingId,
 }
 
-/// Queues (or re-queues) the booking's provisioning in the caller's transaction.
+/// Where the provisioner's workers wait: after committing requests, ring it in the
+/// provisioner's own process, notify it from elsewhere (see `wakeup`).
+pub fn channel() -> Channel {
+    Channel::jobs(QUEUE)
+}
+
+/// Queues (or re-queues) the booking's provisioning in the caller's transaction; the caller
+/// wakes the workers through [`channel`].
 pub async fn request(
     tx: &mut Transaction<'_, Postgres>,
     booking_id: &BookingId,
@@ -41,7 +49,8 @@ pub async fn request(
 }
 
 /// Asks for a new PIN on the booking's guest (staff reissue, or a PIN a lock refused): the run
-/// that gives it clears the request and announces it with `reason: reissued`.
+/// that gives it clears the request and announces it with `reason: reissued`. Rare, and asked
+/// from any service, so it wakes the provisioners wherever they run.
 pub async fn request_new_pin(
     tx: &mut Transaction<'_, Postgres>,
     booking_id: &BookingId,
@@ -54,7 +63,8 @@ pub async fn request_new_pin(
     .bind(booking_id)
     .execute(&mut **tx)
     .await?;
-    request(tx, booking_id, window).await
+    request(tx, booking_id, window).await?;
+    channel().notify(&mut **tx).await
 }
 
 /// Under a backlog the booking whose PIN must work soonest goes first: ordering by the start is

@@ -120,6 +120,9 @@ async fn schedule_upcoming(
             .expect("the schema checks ends_at > starts_at");
         provisioning::request(tx, booking_id, &window).await?;
     }
+    if !upcoming.is_empty() {
+        provisioning::channel().notify(&mut **tx).await?;
+    }
     Ok(upcoming.len() as u64)
 }
 

@@ -15,6 +15,7 @@ use lockbridge_shared::{
     input::{Fields, JsonObject, MAX_NAME_LEN, path_id},
     outbox,
     problem::Problem,
+    wakeup::Channel,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -241,6 +242,7 @@ async fn apply(
     let revision = revision.or(stored.as_ref().and_then(|s| s.revision));
     let unchanged =
         before.as_ref() == Some(&content) && stored.as_ref().and_then(|s| s.revision) == revision;
+    let mut announced = false;
     if !unchanged {
         let correlation_id = stored
             .as_ref()
@@ -281,6 +283,7 @@ async fn apply(
             };
             let event = Envelope::new(event_type, correlation_id, data);
             outbox::enqueue(&mut tx, crate::PRODUCER, &event).await?;
+            announced = true;
             tracing::info!(booking_id = %booking_id, event_type = event_type.as_str(), event_id = %event.event_id, "booking stored");
         }
     }
@@ -288,6 +291,9 @@ async fn apply(
         .await?
         .expect("the booking was just stored");
     tx.commit().await?;
+    if announced {
+        Channel::outbox(crate::PRODUCER).ring();
+    }
     Ok(view)
 }
 

@@ -17,6 +17,7 @@ use lockbridge_shared::{
         Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError,
     },
     telemetry::error_chain,
+    wakeup::Channel,
 };
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -90,6 +91,8 @@ impl JobHandler for Provisioner {
 
     async fn run(&self, job: &Job<ProvisionJob>) -> Result<(), JobError> {
         let result = self.reconcile(&job.payload.booking_id).await;
+        // Whatever the run announced is committed by now: wake this process's relay.
+        Channel::outbox(crate::SERVICE).ring();
         if let Err(ReconcileError::RemoteLock(error @ RemoteLockError::NotAuthorized(_))) = &result
         {
             // One alert for the whole account, not one per booking it stops.

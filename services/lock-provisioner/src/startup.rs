@@ -81,6 +81,8 @@ impl Service for Application {
             prefetch: self.prefetch,
             handler: Arc::new(BookingEvents {
                 pool: infrastructure.pool.clone(),
+                lead_time: self.provisioner.lead_time,
+                grace: self.provisioner.grace,
             }),
         };
         let worker = Worker {

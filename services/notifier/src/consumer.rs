@@ -8,6 +8,7 @@ use lockbridge_shared::{
     db::claim_event,
     events::{Envelope, EventType, PinFailedData, PinRevokedData},
     jobs::{self, JobHandler, OnConflict},
+    wakeup::Channel,
 };
 use sqlx::PgPool;
 
@@ -64,6 +65,7 @@ impl PinEvents {
             tracing::debug!(event_id = %event.event_id, "redelivered event was handled before");
         }
         tx.commit().await?;
+        Channel::jobs(PinEmailSender::QUEUE).ring();
         Ok(())
     }
 }

@@ -1,7 +1,13 @@
-//! The consumer loop: one delivery at a time, acknowledged only after the handler returned
-//! (so after its transaction committed); reconnects with backoff when the broker goes away.
+//! The consumer loop: the deliveries held are handled at once, one booking's in order, each
+//! acknowledged only after its handler returned (so after its transaction committed);
+//! reconnects with backoff when the broker goes away.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    future::Future,
+    sync::Arc,
+    time::Duration,
+};
 
 use futures_util::StreamExt;
 use lapin::{
@@ -12,6 +18,7 @@ use lapin::{
     types::FieldTable,
 };
 use serde::de::DeserializeOwned;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{Broker, BrokerError, reconnect_delays, topology::WorkQueue};
@@ -60,6 +67,8 @@ enum ConsumeError {
     Amqp(#[from] lapin::Error),
     #[error("the broker cancelled the consumer (queue deleted?)")]
     CancelledByBroker,
+    #[error("a handler panicked (a bug): {0}")]
+    HandlerPanicked(String),
 }
 
 /// The event type of a delivery, to choose how to read the rest of it.
@@ -76,6 +85,7 @@ pub fn event_type(delivery: &Delivery) -> Result<crate::events::EventType, Handl
 pub struct Consumer<H> {
     pub broker: Broker,
     pub queue: WorkQueue,
+    /// Unacknowledged deliveries held at most, and so handled at once.
     pub prefetch: u16,
     pub handler: Arc<H>,
 }
@@ -100,6 +110,9 @@ impl<H: Handler> Consumer<H> {
         tracing::info!(queue = self.queue.name, "consumer stopped");
     }
 
+    /// Handles the deliveries it holds at once, except that deliveries of one booking wait
+    /// for each other, in the order they came: a handler never races another for the same
+    /// booking. Acknowledgements go one by one as handlers finish, in any order.
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), ConsumeError> {
         let channel = self.broker.channel().await?;
         channel
@@ -114,59 +127,134 @@ impl<H: Handler> Consumer<H> {
             )
             .await?;
         tracing::info!(queue = self.queue.name, "consuming");
-        loop {
-            let delivery = tokio::select! {
-                () = shutdown.cancelled() => {
-                    // Unacknowledged prefetched deliveries return to the queue when the
-                    // channel closes.
-                    let _ = channel.close(200, "shutting down".into()).await;
-                    return Ok(());
+        let mut lanes = Lanes::default();
+        let mut running = JoinSet::new();
+        let ended = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break Ok(()),
+                Some(settled) = running.join_next(), if !running.is_empty() => {
+                    let key = match settled {
+                        Ok((key, Ok(()))) => key,
+                        Ok((_, Err(error))) => break Err(ConsumeError::Amqp(error)),
+                        // Its delivery stays unacknowledged on this channel: start afresh.
+                        Err(error) => break Err(ConsumeError::HandlerPanicked(error.to_string())),
+                    };
+                    if let Some(next) = lanes.finished(key) {
+                        running.spawn(self.settle(next, shutdown.clone()));
+                    }
                 }
                 next = deliveries.next() => match next {
-                    Some(delivery) => delivery?,
-                    None => return Err(ConsumeError::CancelledByBroker),
+                    Some(delivery) => {
+                        let delivery = delivery?;
+                        if let Some(ready) = lanes.admit(booking_of(&delivery), delivery) {
+                            running.spawn(self.settle(ready, shutdown.clone()));
+                        }
+                    }
+                    None => break Err(ConsumeError::CancelledByBroker),
                 },
-            };
-            self.settle(delivery, shutdown).await?;
-        }
+            }
+        };
+        // Handlers already in a transaction finish and settle; deliveries still waiting in a
+        // lane, unacknowledged, return to the queue when the channel closes.
+        while running.join_next().await.is_some() {}
+        let _ = channel.close(200, "shutting down".into()).await;
+        ended
     }
 
     /// Handles one delivery and settles it. A failure that may pass (the database restarting)
     /// is retried here, holding the delivery, rather than requeued: every requeue counts
     /// toward the queue's delivery limit, and an outage must not dead-letter accepted work.
-    async fn settle(
+    fn settle(
         &self,
-        delivery: Delivery,
-        shutdown: &CancellationToken,
-    ) -> Result<(), lapin::Error> {
-        let message_id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(ToString::to_string);
-        let mut delays = reconnect_delays();
-        loop {
-            match self.handler.handle(&delivery).await {
-                Ok(()) => return delivery.ack(BasicAckOptions::default()).await.map(drop),
-                Err(HandlerError::Poison(reason)) => {
-                    tracing::error!(queue = self.queue.name, ?message_id, %reason, "dead-lettering message");
-                    return delivery
-                        .reject(BasicRejectOptions { requeue: false })
-                        .await
-                        .map(drop);
-                }
-                Err(error @ HandlerError::Retry(_)) => {
-                    let delay = delays.next().unwrap_or(Duration::from_secs(30));
-                    tracing::warn!(queue = self.queue.name, ?message_id, error = %error_chain(&error), ?delay, "handling failed; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        // Stopping: give the delivery back for another consumer (one requeue).
-                        () = shutdown.cancelled() => {
-                            let requeue = BasicNackOptions { requeue: true, ..Default::default() };
-                            return delivery.nack(requeue).await.map(drop);
+        (key, delivery): (Option<String>, Delivery),
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = (Option<String>, Result<(), lapin::Error>)> + Send + 'static {
+        let handler = Arc::clone(&self.handler);
+        let queue = self.queue.name;
+        async move {
+            let message_id = delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(ToString::to_string);
+            let mut delays = reconnect_delays();
+            let settled = loop {
+                match handler.handle(&delivery).await {
+                    Ok(()) => break delivery.ack(BasicAckOptions::default()).await,
+                    Err(HandlerError::Poison(reason)) => {
+                        tracing::error!(queue, ?message_id, %reason, "dead-lettering message");
+                        break delivery.reject(BasicRejectOptions { requeue: false }).await;
+                    }
+                    Err(error @ HandlerError::Retry(_)) => {
+                        let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                        tracing::warn!(queue, ?message_id, error = %error_chain(&error), ?delay, "handling failed; retrying");
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            // Stopping: give the delivery back for another consumer (one requeue).
+                            () = shutdown.cancelled() => {
+                                let requeue = BasicNackOptions { requeue: true, ..Default::default() };
+                                break delivery.nack(requeue).await;
+                            }
                         }
                     }
                 }
+            };
+            (key, settled.map(drop))
+        }
+    }
+}
+
+/// The booking a delivery is about: every event names one in `data.booking_id`. A delivery
+/// that names none (it will be dead-lettered as poison) waits for nothing.
+fn booking_of(delivery: &Delivery) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Keyed {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        booking_id: String,
+    }
+    serde_json::from_slice::<Keyed>(&delivery.data)
+        .ok()
+        .map(|keyed| keyed.data.booking_id)
+}
+
+/// The bookings being handled, each with the deliveries waiting behind the running one.
+#[derive(Default)]
+struct Lanes(HashMap<String, VecDeque<Delivery>>);
+
+impl Lanes {
+    /// The delivery to start now, or `None` when it waits behind its booking's running one.
+    fn admit(
+        &mut self,
+        key: Option<String>,
+        delivery: Delivery,
+    ) -> Option<(Option<String>, Delivery)> {
+        let Some(key) = key else {
+            return Some((None, delivery));
+        };
+        match self.0.get_mut(&key) {
+            Some(waiting) => {
+                waiting.push_back(delivery);
+                None
+            }
+            None => {
+                self.0.insert(key.clone(), VecDeque::new());
+                Some((Some(key), delivery))
+            }
+        }
+    }
+
+    /// The booking's running delivery is settled: its next one, if any, starts.
+    fn finished(&mut self, key: Option<String>) -> Option<(Option<String>, Delivery)> {
+        let key = key?;
+        let waiting = self.0.get_mut(&key)?;
+        match waiting.pop_front() {
+            Some(next) => Some((Some(key), next)),
+            None => {
+                self.0.remove(&key);
+                None
             }
         }
     }
