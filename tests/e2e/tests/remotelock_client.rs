@@ -12,7 +12,7 @@ use lockbridge_shared::{
     domain::{BookingWindow, GuestId, LockId, LockLocalWindow, Pin, TimeZone},
     remotelock::{
         GuestStatus, GuestUpdate, NewAccessGuest, NotAuthorized, OAuthClient, RemoteLockClient,
-        RemoteLockError, TokenManager, TokenSet,
+        RemoteLockError, TokenManager, TokenSet, Urgency, Work,
     },
 };
 use remotelock_sim::{Fault, FaultKind, Method, PersonStatus, SimConfig, SimHandle, Simulator};
@@ -78,9 +78,16 @@ impl Harness {
         TokenManager::new(self.db.pool.clone(), self.cipher(), oauth)
     }
 
-    /// A client of its own (own token manager, own pacer), as in another process.
-    fn client(&self) -> RemoteLockClient {
-        RemoteLockClient::new(&self.settings, self.tokens()).unwrap()
+    /// A client of its own (own token manager, own view of the budget), as in another
+    /// process, for urgent work.
+    fn client(&self) -> Work {
+        self.client_for(Urgency::Urgent)
+    }
+
+    fn client_for(&self, urgency: Urgency) -> Work {
+        RemoteLockClient::new(&self.settings, self.tokens())
+            .unwrap()
+            .for_work(urgency)
     }
 
     async fn store(&self, tokens: &TokenSet) {
@@ -609,7 +616,7 @@ async fn the_admin_flow_authorizes_and_names_the_account() {
     let manager = TokenManager::new(h.db.pool.clone(), h.cipher(), oauth.clone());
     manager.save(&tokens, None, None).await.unwrap();
     let client = RemoteLockClient::new(&h.settings, manager.clone()).unwrap();
-    let account = client.account().await.unwrap();
+    let account = client.for_work(Urgency::Urgent).account().await.unwrap();
     manager.record_account(&account).await.unwrap();
 
     let (id, name): (Option<String>, Option<String>) =
