@@ -68,7 +68,10 @@ async fn two_provisioners_spend_nearly_every_window_of_a_backlog_and_meet_no_429
     let windows = system.sim.rate_limit_windows();
     // Every window that ended while the backlog lasted; the one it ended in is not full.
     let full: Vec<_> = windows.iter().filter(|w| w.resets_at < done).collect();
-    assert!(full.len() >= 2, "the backlog outlasted two windows: {windows:?}");
+    assert!(
+        full.len() >= 2,
+        "the backlog outlasted two windows: {windows:?}"
+    );
     for window in full {
         assert!(
             window.admitted * 100 >= window.limit * 95,
@@ -127,7 +130,12 @@ async fn a_booking_that_starts_soon_gets_its_pin_while_a_backlog_waits_for_the_n
     let (status, body) = system
         .put(
             "/v1/bookings/soon",
-            &booking("confirmed", &starts.to_rfc3339(), &ends.to_rfc3339(), &patron),
+            &booking(
+                "confirmed",
+                &starts.to_rfc3339(),
+                &ends.to_rfc3339(),
+                &patron,
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
@@ -138,10 +146,18 @@ async fn a_booking_that_starts_soon_gets_its_pin_while_a_backlog_waits_for_the_n
         .mailbox
         .wait_for(&patron, 1, Duration::from_secs(30))
         .await;
-    assert!(emails[0].text.contains(issued["pin"]["pin"].as_str().unwrap()));
+    assert!(
+        emails[0]
+            .text
+            .contains(issued["pin"]["pin"].as_str().unwrap())
+    );
 
     let windows = system.sim.rate_limit_windows();
-    assert_eq!(windows.len(), 1, "served within the spent window: {windows:?}");
+    assert_eq!(
+        windows.len(),
+        1,
+        "served within the spent window: {windows:?}"
+    );
     let mut waiting = 0;
     for (booking_id, _) in &patrons {
         if system.get_booking(booking_id).await["pin"]["state"] != "issued" {

@@ -674,7 +674,10 @@ async fn routine_work_leaves_the_urgent_share_and_no_one_meets_a_429() {
     })
     .await;
     // Two processes' clients share the one budget.
-    let routine = [h.client_for(Urgency::Routine), h.client_for(Urgency::Routine)];
+    let routine = [
+        h.client_for(Urgency::Routine),
+        h.client_for(Urgency::Routine),
+    ];
     let mut sent = 0;
     let refusal = loop {
         match routine[sent % 2].account().await {
@@ -693,11 +696,17 @@ async fn routine_work_leaves_the_urgent_share_and_no_one_meets_a_429() {
     urgent.account().await.expect("the urgent share");
     urgent.account().await.expect("the urgent share");
     let error = urgent.account().await.unwrap_err();
-    assert!(error.is_rate_limited(), "the reserve is no one's: {error:?}");
+    assert!(
+        error.is_rate_limited(),
+        "the reserve is no one's: {error:?}"
+    );
 
     let answers = h.api_requests("/account");
     assert_eq!(answers.len(), 19, "nothing was sent without budget");
-    assert!(answers.iter().all(|(_, status)| *status == Some(200)), "{answers:?}");
+    assert!(
+        answers.iter().all(|(_, status)| *status == Some(200)),
+        "{answers:?}"
+    );
 }
 
 #[tokio::test]
