@@ -547,28 +547,16 @@ impl Provisioner {
             0
         };
         work.prepay(updates + moves).await?;
-        if reissue {
+        if reissue || !settled {
+            // A reissue wants another PIN; an unsettled record's PIN may have been mid-change
+            // when an answer was lost: set it as recorded.
+            let wanted = if reissue {
+                NewPin::Replacing(pin)
+            } else {
+                NewPin::Keep(pin)
+            };
             pin = self
-                .set_pin(
-                    work,
-                    booking,
-                    guest,
-                    &lock.id,
-                    Some(&window),
-                    NewPin::Replacing(pin),
-                )
-                .await?;
-        } else if !settled {
-            // The PIN may have been mid-change when an answer was lost: set it as recorded.
-            pin = self
-                .set_pin(
-                    work,
-                    booking,
-                    guest,
-                    &lock.id,
-                    Some(&window),
-                    NewPin::Keep(pin),
-                )
+                .set_pin(work, booking, guest, &lock.id, Some(&window), wanted)
                 .await?;
         } else if window_moved {
             let update = GuestUpdate {

@@ -491,29 +491,26 @@ mod tests {
     #[test]
     fn grants_are_spent_within_their_window() {
         let now = at(1_000);
-        let mut held = Grant {
-            resets_at: Some(at(1_060)),
-            count: 3,
+        let grant = |count, resets_at| Grant {
+            resets_at: Some(at(resets_at)),
+            count,
         };
+        let mut held = grant(3, 1_060);
         assert_eq!(held.spend(2, now).map(|g| g.count), Some(2));
         assert_eq!(held.spend(2, now), None);
         assert_eq!(held.spend(1, at(1_061)), None, "the window is over");
-        held.add(
-            Grant {
-                resets_at: Some(at(1_120)),
-                count: 5,
-            },
-            now,
-        );
+        held.add(grant(5, 1_120), now);
         assert_eq!(held.count, 5, "a later window's requests replace the old");
+        held.add(grant(9, 1_060), now);
+        assert_eq!(held.count, 5, "an earlier window's do not");
         held.add(
             Grant {
-                resets_at: Some(at(1_060)),
-                count: 9,
+                resets_at: None,
+                count: 4,
             },
             now,
         );
-        assert_eq!(held.count, 5, "an earlier window's do not");
+        assert_eq!(held.count, 5, "requests sent unchecked are not kept");
         let mut local = Local {
             routine: held,
             ..Local::default()
