@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use lockbridge_shared::{
     domain::{
         BookingId, BookingStatus, GuestId, LockId, LockLocalWindow, Pin, PinState, PinValidity,
@@ -14,8 +14,7 @@ use lockbridge_shared::{
     outbox,
     provisioning::{self, ProvisionJob},
     remotelock::{
-        Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError,
-        Urgency, Work,
+        Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError, Work,
     },
     telemetry::error_chain,
 };
@@ -25,7 +24,7 @@ use uuid::Uuid;
 use crate::{
     lock_zones::LockZones,
     pin_choice::{self, ChoiceError, PinChooser},
-    plan::{Plan, plan},
+    plan::{Plan, plan, urgency},
     store::{self, Booking, LinkedLock, PinRecord},
 };
 
@@ -204,9 +203,9 @@ impl Provisioner {
         let record = store::pin_record(&self.pool, booking_id).await?;
         let validity = self.validity(&booking);
         let now = Utc::now();
-        let work = self
-            .client
-            .for_work(self.urgency(&validity, record.as_ref(), now));
+        let work =
+            self.client
+                .for_work(urgency(&validity, record.as_ref(), self.urgent_within, now));
         match plan(&booking, record.as_ref(), &validity, now) {
             Plan::Issue { lock, resumed } => self.issue(&work, &booking, lock, resumed).await,
             Plan::Follow { lock, record } => self.follow(&work, &booking, lock, record).await,
@@ -243,28 +242,6 @@ impl Provisioner {
 
     fn validity(&self, booking: &Booking) -> PinValidity {
         booking.window.pin_validity(self.lead_time, self.grace)
-    }
-
-    /// Urgent when a PIN of the booking works within `urgent_within`, or already does: the one
-    /// it is to get, or the one its guest holds (a cancelled booking's door still opens).
-    fn urgency(
-        &self,
-        validity: &PinValidity,
-        record: Option<&PinRecord>,
-        now: DateTime<Utc>,
-    ) -> Urgency {
-        let held = record
-            .filter(|r| r.state != PinState::Revoked)
-            .and_then(|r| r.valid_from);
-        let soonest = held.map_or(validity.valid_from, |held| held.min(validity.valid_from));
-        let horizon = chrono::Duration::from_std(self.urgent_within)
-            .ok()
-            .and_then(|within| now.checked_add_signed(within));
-        if horizon.is_none_or(|horizon| soonest <= horizon) {
-            Urgency::Urgent
-        } else {
-            Urgency::Routine
-        }
     }
 
     async fn local_window(
