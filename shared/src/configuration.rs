@@ -95,6 +95,10 @@ pub struct ProvisionerSettings {
     pub pin_digits: u8,
     /// Bookings provisioned at once by one process (RemoteLock's rate limit is shared).
     pub concurrency: usize,
+    /// A booking whose PIN starts to work within this long (or already works) is urgent: its
+    /// RemoteLock requests come from the share of each window held back from the backlog.
+    #[serde(with = "humantime_serde")]
+    pub urgent_within: Duration,
 }
 
 /// Following what the locks report after the API calls succeeded (remotelock-api.md §3.5:

@@ -120,6 +120,11 @@ pub enum JobError {
     /// Will not succeed by retrying: stop, and let staff see why.
     #[error("{0}")]
     Permanent(String),
+    /// Not a failure: the job waits for something due at `until` (RemoteLock's rate-limit
+    /// window has room again). Queued until then without holding a worker, and the attempt is
+    /// not counted.
+    #[error("deferred until {until}")]
+    Deferred { until: DateTime<Utc> },
 }
 
 pub struct Job<T> {
@@ -321,6 +326,10 @@ impl<H: JobHandler> Worker<H> {
         };
         let outcome = match result {
             Ok(()) => Outcome::Succeeded,
+            Err(JobError::Deferred { until }) => {
+                tracing::debug!(queue = H::QUEUE, key = %job.key, %until, "job deferred");
+                Outcome::Deferred(until)
+            }
             Err(error @ JobError::Transient { .. }) if job.attempt < self.policy.max_attempts => {
                 let JobError::Transient { retry_after, .. } = &error else {
                     unreachable!()
@@ -344,8 +353,8 @@ impl<H: JobHandler> Worker<H> {
         self.finish(claim, outcome).await
     }
 
-    /// Runs the handler while renewing the job's lease, so a run that is slow (a RemoteLock
-    /// rate-limit wait) is not taken over by another worker as if this one had died. `None`
+    /// Runs the handler while renewing the job's lease, so a run that is slow (RemoteLock
+    /// taking its time) is not taken over by another worker as if this one had died. `None`
     /// when the lease was lost anyway (renewals failed until it ran out and another worker
     /// claimed the job): the run is abandoned, since two must never act at once.
     async fn run_leased(
@@ -381,18 +390,27 @@ impl<H: JobHandler> Worker<H> {
     }
 
     async fn finish(&self, claim: Claim, outcome: Outcome) -> Result<(), sqlx::Error> {
+        let deferred = matches!(outcome, Outcome::Deferred(_));
         let (state, delay, error) = match outcome {
             Outcome::Succeeded => ("succeeded", Duration::ZERO, None),
             Outcome::Retry(delay, error) => ("queued", delay, Some(error)),
+            Outcome::Deferred(until) => (
+                "queued",
+                (until - Utc::now()).to_std().unwrap_or_default(),
+                None,
+            ),
             Outcome::Failed(error) => ("failed", Duration::ZERO, Some(error)),
         };
         // Asked for again while running (version moved on): run again now, whatever happened.
+        // A deferred run gives its attempt back and keeps the last error, if any.
         sqlx::query(
             "UPDATE jobs SET
                  state = CASE WHEN version = $2 THEN $3::job_state ELSE 'queued' END,
                  run_at = CASE WHEN version = $2 THEN now() + $4 ELSE now() END,
-                 attempts = CASE WHEN version = $2 THEN attempts ELSE 0 END,
-                 last_error = $5, lease_until = NULL, updated_at = now()
+                 attempts = CASE WHEN version <> $2 THEN 0
+                                 WHEN $7 THEN attempts - 1 ELSE attempts END,
+                 last_error = CASE WHEN $7 THEN last_error ELSE $5 END,
+                 lease_until = NULL, updated_at = now()
              WHERE id = $1 AND lease_token = $6",
         )
         .bind(claim.id)
@@ -401,6 +419,7 @@ impl<H: JobHandler> Worker<H> {
         .bind(interval(delay))
         .bind(error)
         .bind(claim.token)
+        .bind(deferred)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -434,6 +453,7 @@ struct Claim {
 enum Outcome {
     Succeeded,
     Retry(Duration, String),
+    Deferred(DateTime<Utc>),
     Failed(String),
 }
 

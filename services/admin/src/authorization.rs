@@ -313,7 +313,7 @@ async fn callback(
         .await
         .map_err(CallbackError::Exchange)?;
     // Asked before anything is stored: with links, the account decides whether to keep them.
-    let chosen = state.remotelock.account_for(&tokens).await;
+    let chosen = state.staff_calls().account_for(&tokens).await;
     let chosen = match keep(&state, &tokens, chosen).await {
         Ok(chosen) => chosen,
         Err(refusal) => {

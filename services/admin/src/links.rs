@@ -49,7 +49,7 @@ async fn link(
     let (space_id, lock_id) = (space_id.expect("checked"), lock_id.expect("checked"));
     // The lock must be the account's, and one that takes PINs; its name is kept for display.
     let device = state
-        .remotelock
+        .staff_calls()
         .device(&lock_id)
         .await
         .map_err(|error| match error {

@@ -83,9 +83,9 @@ struct LinkedSpace {
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Locks>, Problem> {
+    let remotelock = state.staff_calls();
     let (devices, locations) =
-        tokio::try_join!(state.remotelock.locks(), state.remotelock.locations())
-            .map_err(remotelock_problem)?;
+        tokio::try_join!(remotelock.locks(), remotelock.locations()).map_err(remotelock_problem)?;
     let locations: HashMap<RemoteLockLocationId, LocationView> = locations
         .into_iter()
         .map(|location| (location.id.clone(), location.into()))

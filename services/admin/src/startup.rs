@@ -4,7 +4,7 @@ use axum::{Router, middleware};
 use lockbridge_shared::{
     configuration::{Credential, RemoteLockSettings, Settings},
     crypto::TokenCipher,
-    remotelock::{OAuthClient, RemoteLockClient, TokenManager},
+    remotelock::{OAuthClient, RemoteLockClient, TokenManager, Urgency, Work},
     service::{self, Infrastructure, Server, Service, StartupError, TaskDied},
     telemetry::error_chain,
 };
@@ -27,6 +27,14 @@ pub(crate) struct AppState {
     pub remotelock: RemoteLockClient,
     /// RemoteLock's web dashboard, for links to guests.
     pub dashboard_url: url::Url,
+}
+
+impl AppState {
+    /// RemoteLock calls for a staff request: someone is waiting on the answer, so they are
+    /// urgent, ahead of the provisioners' backlog.
+    pub fn staff_calls(&self) -> Work {
+        self.remotelock.for_work(Urgency::Urgent)
+    }
 }
 
 pub struct Application {

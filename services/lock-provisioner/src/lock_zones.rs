@@ -8,36 +8,33 @@ use std::{
 
 use lockbridge_shared::{
     domain::{LockId, TimeZone},
-    remotelock::{RemoteLockClient, RemoteLockError},
+    remotelock::{RemoteLockError, Work},
 };
 use tokio::sync::Mutex;
 
 const TTL: Duration = Duration::from_secs(3600);
 
+#[derive(Default)]
 pub(crate) struct LockZones {
-    client: RemoteLockClient,
     cache: Mutex<HashMap<LockId, (Option<TimeZone>, Instant)>>,
 }
 
 impl LockZones {
-    pub fn new(client: RemoteLockClient) -> Self {
-        Self {
-            client,
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
     /// `None` when the lock belongs to no location; the caller falls back to the booking's.
-    pub async fn zone_of(&self, lock: &LockId) -> Result<Option<TimeZone>, RemoteLockError> {
+    /// A lookup is made for `work`, at its urgency.
+    pub async fn zone_of(
+        &self,
+        work: &Work,
+        lock: &LockId,
+    ) -> Result<Option<TimeZone>, RemoteLockError> {
         if let Some((zone, at)) = self.cache.lock().await.get(lock)
             && at.elapsed() < TTL
         {
             return Ok(*zone);
         }
-        let device = self.client.device(lock).await?;
+        let device = work.device(lock).await?;
         let zone = match &device.location_id {
-            Some(location_id) => self
-                .client
+            Some(location_id) => work
                 .locations()
                 .await?
                 .into_iter()

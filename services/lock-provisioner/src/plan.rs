@@ -2,8 +2,13 @@
 //! alone, before any call: the run carries it out, and an escalation asks the same question
 //! to tell staff the right thing ("no PIN" or "a cancelled booking still opens the door").
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
-use lockbridge_shared::domain::{BookingStatus, PinState, PinValidity};
+use lockbridge_shared::{
+    domain::{BookingStatus, PinState, PinValidity},
+    remotelock::Urgency,
+};
 
 use crate::store::{Booking, LinkedLock, PinRecord};
 
@@ -81,6 +86,29 @@ pub(crate) fn plan<'a>(
         (Some(_), BookingStatus::Cancelled, None) => {
             record_once(record, PinState::NotApplicable, "the booking is cancelled")
         }
+    }
+}
+
+/// How urgent the run's RemoteLock calls are: urgent when a PIN of the booking works within
+/// `urgent_within`, or already does — the one it is to get, or the one its guest holds (a
+/// cancelled booking's door still opens, a moved booking's old window may be open).
+pub(crate) fn urgency(
+    validity: &PinValidity,
+    record: Option<&PinRecord>,
+    urgent_within: Duration,
+    now: DateTime<Utc>,
+) -> Urgency {
+    let held = record
+        .filter(|r| r.state != PinState::Revoked)
+        .and_then(|r| r.valid_from);
+    let soonest = held.map_or(validity.valid_from, |held| held.min(validity.valid_from));
+    let horizon = chrono::Duration::from_std(urgent_within)
+        .ok()
+        .and_then(|within| now.checked_add_signed(within));
+    if horizon.is_none_or(|horizon| soonest <= horizon) {
+        Urgency::Urgent
+    } else {
+        Urgency::Routine
     }
 }
 
@@ -263,5 +291,35 @@ mod tests {
                 "{case}"
             );
         }
+    }
+
+    #[test]
+    fn soon_open_or_still_opening_doors_are_urgent() {
+        let within = Duration::from_secs(2 * 3600);
+        // The PIN works from 14:00.
+        let validity = PinValidity {
+            valid_from: at(14),
+            valid_until: at(15),
+        };
+        assert_eq!(urgency(&validity, None, within, at(10)), Urgency::Routine);
+        assert_eq!(urgency(&validity, None, within, at(12)), Urgency::Urgent);
+        assert_eq!(urgency(&validity, None, within, at(14)), Urgency::Urgent);
+        // Moved far ahead: the guest's current window opens soon, so the move is urgent.
+        let later = PinValidity {
+            valid_from: at(22),
+            valid_until: at(23),
+        };
+        let issued = record(PinState::Issued, true);
+        assert_eq!(urgency(&later, None, within, at(13)), Urgency::Routine);
+        assert_eq!(
+            urgency(&later, Some(&issued), within, at(13)),
+            Urgency::Urgent
+        );
+        // A revoked guest opens nothing.
+        let revoked = record(PinState::Revoked, true);
+        assert_eq!(
+            urgency(&later, Some(&revoked), within, at(13)),
+            Urgency::Routine
+        );
     }
 }

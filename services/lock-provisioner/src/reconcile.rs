@@ -14,7 +14,7 @@ use lockbridge_shared::{
     outbox,
     provisioning::{self, ProvisionJob},
     remotelock::{
-        Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError,
+        Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError, Work,
     },
     telemetry::error_chain,
     wakeup::Channel,
@@ -25,12 +25,23 @@ use uuid::Uuid;
 use crate::{
     lock_zones::LockZones,
     pin_choice::{self, ChoiceError, PinChooser},
-    plan::{Plan, plan},
+    plan::{Plan, plan, urgency},
     store::{self, Booking, LinkedLock, PinRecord},
 };
 
 /// RemoteLock shows guest names to staff; keep them readable and bounded.
 const MAX_GUEST_NAME: usize = 100;
+/// A new guest is a create and a grant, taken from the budget together so a booking is never
+/// left with a guest and no door for want of a request.
+const NEW_GUEST_REQUESTS: u32 = 2;
+/// After a lost answer: the look-up, then an update, the grants read and a grant (or a create
+/// and a grant). What is not spent goes back to the process's budget.
+const RESUMED_GUEST_REQUESTS: u32 = 4;
+/// Moving a guest to another lock: its grants read, and the new grant (revoking the old one
+/// is taken when it comes: a door the booking no longer has is not left open for want of it).
+const MOVE_REQUESTS: u32 = 2;
+/// A 429 without `X-RateLimit-Reset`: wait a window.
+const RATE_LIMIT_WINDOW: Duration = Duration::from_secs(60);
 
 pub(crate) struct Provisioner {
     pub pool: PgPool,
@@ -38,6 +49,7 @@ pub(crate) struct Provisioner {
     pub zones: LockZones,
     pub lead_time: Duration,
     pub grace: Duration,
+    pub urgent_within: Duration,
     pub pins: PinChooser,
 }
 
@@ -64,6 +76,10 @@ impl From<ReconcileError> for JobError {
     fn from(error: ReconcileError) -> Self {
         let text = error_chain(&error);
         match &error {
+            // The rate limit is not a failure: run again once the window has room.
+            ReconcileError::RemoteLock(e) if e.is_rate_limited() => JobError::Deferred {
+                until: Utc::now() + e.retry_after().unwrap_or(RATE_LIMIT_WINDOW),
+            },
             ReconcileError::Database(_)
             | ReconcileError::NoPin(ChoiceError::Database(_))
             | ReconcileError::PinsRefused => JobError::Transient {
@@ -189,10 +205,14 @@ impl Provisioner {
             .ok_or_else(|| ReconcileError::BookingMissing(booking_id.clone()))?;
         let record = store::pin_record(&self.pool, booking_id).await?;
         let validity = self.validity(&booking);
-        match plan(&booking, record.as_ref(), &validity, Utc::now()) {
-            Plan::Issue { lock, resumed } => self.issue(&booking, lock, resumed).await,
-            Plan::Follow { lock, record } => self.follow(&booking, lock, record).await,
-            Plan::Revoke { record } => self.revoke(&booking, record).await,
+        let now = Utc::now();
+        let work =
+            self.client
+                .for_work(urgency(&validity, record.as_ref(), self.urgent_within, now));
+        match plan(&booking, record.as_ref(), &validity, now) {
+            Plan::Issue { lock, resumed } => self.issue(&work, &booking, lock, resumed).await,
+            Plan::Follow { lock, record } => self.follow(&work, &booking, lock, record).await,
+            Plan::Revoke { record } => self.revoke(&work, &booking, record).await,
             Plan::Record { state, detail } => {
                 let mut tx = self.pool.begin().await?;
                 store::set_state(&mut tx, &booking, state, detail).await?;
@@ -229,10 +249,11 @@ impl Provisioner {
 
     async fn local_window(
         &self,
+        work: &Work,
         booking: &Booking,
         lock: &LockId,
     ) -> Result<LockLocalWindow, ReconcileError> {
-        let zone = match self.zones.zone_of(lock).await? {
+        let zone = match self.zones.zone_of(work, lock).await? {
             Some(zone) => zone,
             None => {
                 tracing::warn!(%lock, "lock has no RemoteLock location; using the booking location's time zone");
@@ -253,17 +274,23 @@ impl Provisioner {
     /// PIN and announces it.
     async fn issue(
         &self,
+        work: &Work,
         booking: &Booking,
         lock: &LinkedLock,
         record: Option<&PinRecord>,
     ) -> Result<(), ReconcileError> {
-        let window = self.local_window(booking, &lock.id).await?;
+        let window = self.local_window(work, booking, &lock.id).await?;
         let name = Self::guest_name(booking);
         // A previous attempt recorded its intent (a create whose answer may have been lost):
         // find that guest instead of making a second one.
         let resumed = record.filter(|r| r.create_requested_at.is_some());
+        work.prepay(match resumed {
+            Some(_) => RESUMED_GUEST_REQUESTS,
+            None => NEW_GUEST_REQUESTS,
+        })
+        .await?;
         let found = match resumed {
-            Some(r) => self.find_guest(r).await?,
+            Some(r) => self.find_guest(work, r).await?,
             None => None,
         };
         let (guest, pin) = match found {
@@ -271,19 +298,28 @@ impl Provisioner {
                 store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
                 // The booking may have moved since that attempt, even to another lock.
                 let pin = self
-                    .set_pin(booking, &guest, &lock.id, Some(&window), NewPin::Keep(pin))
+                    .set_pin(
+                        work,
+                        booking,
+                        &guest,
+                        &lock.id,
+                        Some(&window),
+                        NewPin::Keep(pin),
+                    )
                     .await?;
-                let pin = self.grant_only(booking, &guest, &lock.id, pin).await?;
+                let pin = self
+                    .grant_only(work, booking, &guest, &lock.id, pin)
+                    .await?;
                 (guest, pin)
             }
             None => {
                 let resumed_pin = resumed.and_then(PinRecord::pin);
                 let (guest, pin) = self
-                    .create_guest(booking, &lock.id, &name, &window, resumed_pin)
+                    .create_guest(work, booking, &lock.id, &name, &window, resumed_pin)
                     .await?;
                 store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
                 // A new guest has no grants yet (saves a request of the account's 120 a minute).
-                let (access, pin) = self.grant(booking, &guest, &lock.id, pin).await?;
+                let (access, pin) = self.grant(work, booking, &guest, &lock.id, pin).await?;
                 store::record_access(&self.pool, &booking.booking_id, &lock.id, &access.id).await?;
                 (guest, pin)
             }
@@ -296,12 +332,13 @@ impl Provisioner {
     /// The guest an earlier, unanswered create may have made: same name, same PIN, active.
     async fn find_guest(
         &self,
+        work: &Work,
         record: &PinRecord,
     ) -> Result<Option<(GuestId, Pin)>, ReconcileError> {
         let (Some(name), Some(pin)) = (&record.guest_name, record.pin()) else {
             return Ok(None);
         };
-        let guests = self.client.find_access_guests(name).await?;
+        let guests = work.find_access_guests(name).await?;
         Ok(guests
             .into_iter()
             .find(|g| g.status != GuestStatus::Deactivated && g.pin.as_ref() == Some(&pin))
@@ -310,6 +347,7 @@ impl Provisioner {
 
     async fn create_guest(
         &self,
+        work: &Work,
         booking: &Booking,
         lock: &LockId,
         name: &str,
@@ -332,7 +370,7 @@ impl Provisioner {
                 pin: &pin,
                 window,
             };
-            match self.client.create_access_guest(&guest).await {
+            match work.create_access_guest(&guest).await {
                 Ok(created) => {
                     tracing::info!(booking_id = %booking.booking_id, guest_id = %created.id, %lock, "RemoteLock guest created");
                     return Ok((created.id, pin));
@@ -365,6 +403,7 @@ impl Provisioner {
     /// answer leaves the record saying which PIN to set again. Returns the PIN the guest now has.
     async fn set_pin(
         &self,
+        work: &Work,
         booking: &Booking,
         guest: &GuestId,
         lock: &LockId,
@@ -387,7 +426,7 @@ impl Provisioner {
                 window,
                 pin: Some(&pin),
             };
-            match self.client.update_access_guest(guest, &update).await {
+            match work.update_access_guest(guest, &update).await {
                 Ok(_) => return Ok(pin),
                 Err(error) if error.is_pin_taken() => {
                     tracing::info!(booking_id = %booking.booking_id, "RemoteLock refused the new PIN as already used; choosing another");
@@ -404,18 +443,19 @@ impl Provisioner {
     /// holds the lock with.
     async fn grant(
         &self,
+        work: &Work,
         booking: &Booking,
         guest: &GuestId,
         lock: &LockId,
         mut pin: Pin,
     ) -> Result<(Access, Pin), ReconcileError> {
         for _ in 0..pin_choice::ATTEMPTS {
-            match self.client.grant_lock(guest, lock).await {
+            match work.grant_lock(guest, lock).await {
                 Ok(access) => return Ok((access, pin)),
                 Err(error) if error.is_pin_taken() => {
                     tracing::info!(booking_id = %booking.booking_id, "RemoteLock refused the grant: the PIN is already used on the lock; changing it");
                     pin = self
-                        .set_pin(booking, guest, lock, None, NewPin::Replacing(pin))
+                        .set_pin(work, booking, guest, lock, None, NewPin::Replacing(pin))
                         .await?;
                 }
                 Err(error) => return Err(error.into()),
@@ -428,18 +468,19 @@ impl Provisioner {
     /// moved to another room's lock), and records it. Returns the guest's PIN.
     async fn grant_only(
         &self,
+        work: &Work,
         booking: &Booking,
         guest: &GuestId,
         lock: &LockId,
         pin: Pin,
     ) -> Result<Pin, ReconcileError> {
-        let accesses = self.client.accesses(guest).await?;
+        let accesses = work.accesses(guest).await?;
         let (access, pin) = match accesses.iter().find(|a| &a.accessible_id == lock) {
             Some(access) => (access.clone(), pin),
-            None => self.grant(booking, guest, lock, pin).await?,
+            None => self.grant(work, booking, guest, lock, pin).await?,
         };
         for old in accesses.iter().filter(|a| &a.accessible_id != lock) {
-            ignore_not_found(self.client.revoke_access(guest, &old.id).await)?;
+            ignore_not_found(work.revoke_access(guest, &old.id).await)?;
         }
         store::record_access(&self.pool, &booking.booking_id, lock, &access.id).await?;
         Ok(pin)
@@ -450,6 +491,7 @@ impl Provisioner {
     /// settle a record an earlier failure left unfinished. Writes nothing when nothing changed.
     async fn follow(
         &self,
+        work: &Work,
         booking: &Booking,
         lock: &LinkedLock,
         record: &PinRecord,
@@ -475,33 +517,36 @@ impl Provisioner {
             return Ok(());
         }
         let (Some(guest), Some(mut pin)) = (&record.guest_id, record.pin()) else {
-            return self.issue(booking, lock, Some(record)).await;
+            return self.issue(work, booking, lock, Some(record)).await;
         };
-        let window = self.local_window(booking, &lock.id).await?;
-        if reissue {
+        let window = self.local_window(work, booking, &lock.id).await?;
+        let updates = u32::from(reissue || !settled || window_moved);
+        let moves = if lock_moved || !settled {
+            MOVE_REQUESTS
+        } else {
+            0
+        };
+        work.prepay(updates + moves).await?;
+        if reissue || !settled {
+            // A reissue wants another PIN; an unsettled record's PIN may have been mid-change
+            // when an answer was lost: set it as recorded.
+            let wanted = if reissue {
+                NewPin::Replacing(pin)
+            } else {
+                NewPin::Keep(pin)
+            };
             pin = self
-                .set_pin(
-                    booking,
-                    guest,
-                    &lock.id,
-                    Some(&window),
-                    NewPin::Replacing(pin),
-                )
-                .await?;
-        } else if !settled {
-            // The PIN may have been mid-change when an answer was lost: set it as recorded.
-            pin = self
-                .set_pin(booking, guest, &lock.id, Some(&window), NewPin::Keep(pin))
+                .set_pin(work, booking, guest, &lock.id, Some(&window), wanted)
                 .await?;
         } else if window_moved {
             let update = GuestUpdate {
                 window: Some(&window),
                 pin: None,
             };
-            self.client.update_access_guest(guest, &update).await?;
+            work.update_access_guest(guest, &update).await?;
         }
         if lock_moved || !settled {
-            pin = self.grant_only(booking, guest, &lock.id, pin).await?;
+            pin = self.grant_only(work, booking, guest, &lock.id, pin).await?;
         }
         let reason = if reissue {
             PinReason::Reissued
@@ -581,16 +626,21 @@ impl Provisioner {
     /// The booking no longer wants a PIN: deactivate its guest (RemoteLock keeps the history),
     /// or every guest an unanswered create may have made. A guest whose window has already
     /// run out opens nothing, and RemoteLock may refuse to touch it: no call.
-    async fn revoke(&self, booking: &Booking, record: &PinRecord) -> Result<(), ReconcileError> {
+    async fn revoke(
+        &self,
+        work: &Work,
+        booking: &Booking,
+        record: &PinRecord,
+    ) -> Result<(), ReconcileError> {
         let ran_out = record.state == PinState::Issued
             && record.valid_until.is_some_and(|until| until <= Utc::now());
         match (&record.guest_id, &record.guest_name) {
             _ if ran_out => {}
-            (Some(guest), _) => ignore_not_found(self.client.deactivate_access_guest(guest).await)?,
+            (Some(guest), _) => ignore_not_found(work.deactivate_access_guest(guest).await)?,
             (None, Some(name)) => {
-                for guest in self.client.find_access_guests(name).await? {
+                for guest in work.find_access_guests(name).await? {
                     if guest.status != GuestStatus::Deactivated {
-                        ignore_not_found(self.client.deactivate_access_guest(&guest.id).await)?;
+                        ignore_not_found(work.deactivate_access_guest(&guest.id).await)?;
                     }
                 }
             }

@@ -52,10 +52,11 @@ impl Service for Application {
         };
         let provisioner = Provisioner {
             pool: server.infrastructure.pool.clone(),
-            zones: LockZones::new(client.clone()),
+            zones: LockZones::default(),
             client,
             lead_time: settings.provisioner.lead_time,
             grace: settings.provisioner.grace,
+            urgent_within: settings.provisioner.urgent_within,
             pins: PinChooser {
                 digits: usize::from(settings.provisioner.pin_digits),
             },

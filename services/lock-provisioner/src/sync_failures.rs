@@ -11,7 +11,7 @@ use lockbridge_shared::{
     db::claim_event,
     domain::{BookingId, BookingWindow, PinState},
     provisioning,
-    remotelock::{Event, RemoteLockClient, RemoteLockError},
+    remotelock::{Event, RemoteLockClient, RemoteLockError, Urgency},
     telemetry::error_chain,
 };
 use sqlx::{PgPool, Postgres, Transaction};
@@ -58,7 +58,12 @@ impl SyncFailures {
 
     async fn poll(&self) -> Result<(), WatchError> {
         let read_from = self.read_from().await?;
-        let events = self.client.sync_failures_since(read_from).await?;
+        // Routine: a conflict it finds queues the booking's new PIN, which has its own urgency.
+        let events = self
+            .client
+            .for_work(Urgency::Routine)
+            .sync_failures_since(read_from)
+            .await?;
         let Some(newest) = events.iter().map(|e| e.created_at).max() else {
             return Ok(());
         };

@@ -1,12 +1,13 @@
-//! The RemoteLock API calls lockbridge makes (remotelock-api.md §3). Each call paces itself
-//! under the account's rate limit, carries the stored access token, and on a refused token
+//! The RemoteLock API calls lockbridge makes (remotelock-api.md §3). Each call is made for a
+//! piece of work of some urgency ([`RemoteLockClient::for_work`]) and taken from the account's
+//! rate-limit budget first (budget.rs), carries the stored access token, and on a refused token
 //! refreshes once and tries again. Nothing else is retried here: the callers retry durably,
 //! and a POST repeated after a lost answer could create a second guest (design §4).
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -16,9 +17,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use url::Url;
 
 use super::{
+    budget::{Budget, Grant, Urgency, Window},
     error::{FieldError, RemoteLockError, TransientCause},
     oauth::TokenSet,
-    rate_limit::{Pacer, RateLimitWindow},
     resources::{
         Access, AccessGuest, Account, Device, DeviceType, Document, Event, GrantAttributes,
         GuestAttributes, GuestStatus, GuestUpdate, Location, NewAccessGuest, Page, RequestBody,
@@ -43,7 +44,8 @@ pub struct RemoteLockClient {
     http: reqwest::Client,
     api_url: Url,
     tokens: TokenManager,
-    pacer: Pacer,
+    /// The account's, shared with every process through the database.
+    budget: Budget,
     /// A device's type never changes; remembered so a grant needs no extra request.
     device_types: Arc<Mutex<HashMap<LockId, DeviceType>>>,
     revocation: Revocation,
@@ -80,11 +82,12 @@ impl RemoteLockClient {
             .map_err(|e| {
                 RemoteLockError::configuration("remotelock.oauth_url cannot take a path", e)
             })?;
+        let budget = Budget::new(tokens.pool().clone());
         Ok(Self {
             http: http_client(settings.request_timeout)?,
             api_url: base_url(&settings.api_url),
             tokens,
-            pacer: Pacer::default(),
+            budget,
             device_types: Arc::default(),
             revocation: Revocation {
                 url: revocation_url,
@@ -94,25 +97,13 @@ impl RemoteLockClient {
         })
     }
 
-    /// The account the stored authorization acts on.
-    pub async fn account(&self) -> Result<Account, RemoteLockError> {
-        self.get_one(self.url(&["account"])).await
-    }
-
-    /// The account `tokens` act on, asked with their access token alone: for tokens that are
-    /// not stored (yet), so the stored authorization is neither used nor refreshed.
-    pub async fn account_for(&self, tokens: &TokenSet) -> Result<Account, RemoteLockError> {
-        let url = self.url(&["account"]);
-        match self
-            .attempt(&Method::GET, &url, None::<&()>, &tokens.access_token)
-            .await?
-        {
-            Answer::Success(body) => Ok(decode::<Document<Account>>(&body)?.data.0),
-            // Refreshing would not help: these tokens were just issued.
-            Answer::TokenRefused(status) => Err(RemoteLockError::Rejected {
-                status,
-                message: "refused the access token it had just issued".to_owned(),
-            }),
+    /// The API calls, for work of `urgency`: there is no call without one, so nothing spends
+    /// the account's budget unclassified.
+    pub fn for_work(&self, urgency: Urgency) -> Work {
+        Work {
+            client: self.clone(),
+            urgency,
+            prepaid: Mutex::default(),
         }
     }
 
@@ -153,23 +144,104 @@ impl RemoteLockClient {
         Err(error_from_answer(status, &body, None))
     }
 
+    fn remember_types(&self, devices: &[Device]) {
+        self.known_types().extend(
+            devices
+                .iter()
+                .map(|device| (device.id.clone(), device.device_type.clone())),
+        );
+    }
+
+    fn known_types(&self) -> std::sync::MutexGuard<'_, HashMap<LockId, DeviceType>> {
+        self.device_types
+            .lock()
+            .expect("device type cache poisoned")
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.api_url.clone();
+        url.path_segments_mut()
+            .expect("checked in new: the API URL can be a base")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+}
+
+/// RemoteLock calls for one piece of work (a booking's run, a poll, a staff request), all of
+/// one urgency. Requests it took ahead and did not send go back to the process's budget.
+pub struct Work {
+    client: RemoteLockClient,
+    urgency: Urgency,
+    prepaid: Mutex<Grant>,
+}
+
+impl Work {
+    /// Takes `requests` from the budget at once, for an operation that must not stop halfway
+    /// for lack of them (a new guest and its grant): it does not start instead.
+    pub async fn prepay(&self, requests: u32) -> Result<(), RemoteLockError> {
+        if requests == 0 {
+            return Ok(());
+        }
+        let grant = self.client.budget.take(self.urgency, requests).await?;
+        let old = std::mem::replace(&mut *self.prepaid(), grant);
+        self.client.budget.give_back(self.urgency, old);
+        Ok(())
+    }
+
+    fn prepaid(&self) -> std::sync::MutexGuard<'_, Grant> {
+        self.prepaid.lock().expect("prepaid requests poisoned")
+    }
+
+    /// One request of the budget: prepaid, else taken now.
+    async fn take_one(&self) -> Result<(), RemoteLockError> {
+        if self.prepaid().spend(1, Utc::now()).is_some() {
+            return Ok(());
+        }
+        self.client.budget.take(self.urgency, 1).await.map(drop)
+    }
+
+    /// The account the stored authorization acts on.
+    pub async fn account(&self) -> Result<Account, RemoteLockError> {
+        self.get_one(self.client.url(&["account"])).await
+    }
+
+    /// The account `tokens` act on, asked with their access token alone: for tokens that are
+    /// not stored (yet), so the stored authorization is neither used nor refreshed.
+    pub async fn account_for(&self, tokens: &TokenSet) -> Result<Account, RemoteLockError> {
+        let url = self.client.url(&["account"]);
+        match self
+            .attempt(&Method::GET, &url, None::<&()>, &tokens.access_token)
+            .await?
+        {
+            Answer::Success(body) => Ok(decode::<Document<Account>>(&body)?.data.0),
+            // Refreshing would not help: these tokens were just issued.
+            Answer::TokenRefused(status) => Err(RemoteLockError::Rejected {
+                status,
+                message: "refused the access token it had just issued".to_owned(),
+            }),
+        }
+    }
+
     pub async fn locations(&self) -> Result<Vec<Location>, RemoteLockError> {
-        self.get_all(self.url(&["locations"])).await
+        self.get_all(self.client.url(&["locations"])).await
     }
 
     /// The account's devices that can take a guest's PIN.
     pub async fn locks(&self) -> Result<Vec<Device>, RemoteLockError> {
         // Filtered here rather than with `type[]`: RemoteLock documents that filter for only
         // some of the lock types.
-        let mut devices: Vec<Device> = self.get_all(self.url(&["devices"])).await?;
+        let mut devices: Vec<Device> = self.get_all(self.client.url(&["devices"])).await?;
         devices.retain(|device| device.device_type.is_lock());
-        self.remember_types(&devices);
+        self.client.remember_types(&devices);
         Ok(devices)
     }
 
     pub async fn device(&self, id: &LockId) -> Result<Device, RemoteLockError> {
-        let device: Device = self.get_one(self.url(&["devices", id.as_str()])).await?;
-        self.remember_types(std::slice::from_ref(&device));
+        let device: Device = self
+            .get_one(self.client.url(&["devices", id.as_str()]))
+            .await?;
+        self.client.remember_types(std::slice::from_ref(&device));
         Ok(device)
     }
 
@@ -183,7 +255,7 @@ impl RemoteLockClient {
             resource_type: Some("access_guest"),
             attributes: GuestAttributes::from(guest),
         };
-        self.send(Method::POST, self.url(&["access_persons"]), &body)
+        self.send(Method::POST, self.client.url(&["access_persons"]), &body)
             .await
     }
 
@@ -194,7 +266,7 @@ impl RemoteLockClient {
         &self,
         name: &str,
     ) -> Result<Vec<AccessGuest>, RemoteLockError> {
-        let mut url = self.url(&["access_persons"]);
+        let mut url = self.client.url(&["access_persons"]);
         url.query_pairs_mut()
             .append_pair("type", "access_guest")
             .append_pair("attributes[name]", name)
@@ -227,7 +299,7 @@ impl RemoteLockClient {
     ) -> Result<Vec<Event>, RemoteLockError> {
         let mut events = Vec::new();
         for page in 1..=MAX_EVENT_PAGES {
-            let mut url = self.url(&["events"]);
+            let mut url = self.client.url(&["events"]);
             url.query_pairs_mut()
                 .append_pair("type[]", "access_person_sync_failed_event")
                 .append_pair("sort", "-created_at")
@@ -252,7 +324,7 @@ impl RemoteLockClient {
     }
 
     pub async fn access_guest(&self, id: &GuestId) -> Result<AccessGuest, RemoteLockError> {
-        self.get_one(self.url(&["access_persons", id.as_str()]))
+        self.get_one(self.client.url(&["access_persons", id.as_str()]))
             .await
     }
 
@@ -269,7 +341,7 @@ impl RemoteLockClient {
         };
         self.send(
             Method::PUT,
-            self.url(&["access_persons", id.as_str()]),
+            self.client.url(&["access_persons", id.as_str()]),
             &body,
         )
         .await
@@ -277,7 +349,9 @@ impl RemoteLockClient {
 
     /// Ends the guest's access on every lock, keeping its history in RemoteLock.
     pub async fn deactivate_access_guest(&self, id: &GuestId) -> Result<(), RemoteLockError> {
-        let url = self.url(&["access_persons", id.as_str(), "deactivate"]);
+        let url = self
+            .client
+            .url(&["access_persons", id.as_str(), "deactivate"]);
         self.call(Method::PUT, url, None::<&()>).await?;
         Ok(())
     }
@@ -297,15 +371,19 @@ impl RemoteLockClient {
         };
         self.send(
             Method::POST,
-            self.url(&["access_persons", guest.as_str(), "accesses"]),
+            self.client
+                .url(&["access_persons", guest.as_str(), "accesses"]),
             &body,
         )
         .await
     }
 
     pub async fn accesses(&self, guest: &GuestId) -> Result<Vec<Access>, RemoteLockError> {
-        self.get_all(self.url(&["access_persons", guest.as_str(), "accesses"]))
-            .await
+        self.get_all(
+            self.client
+                .url(&["access_persons", guest.as_str(), "accesses"]),
+        )
+        .await
     }
 
     pub async fn revoke_access(
@@ -313,7 +391,7 @@ impl RemoteLockClient {
         guest: &GuestId,
         access: &AccessId,
     ) -> Result<(), RemoteLockError> {
-        let url = self.url(&[
+        let url = self.client.url(&[
             "access_persons",
             guest.as_str(),
             "accesses",
@@ -324,34 +402,11 @@ impl RemoteLockClient {
     }
 
     async fn device_type(&self, lock: &LockId) -> Result<DeviceType, RemoteLockError> {
-        let known = self.known_types().get(lock).cloned();
+        let known = self.client.known_types().get(lock).cloned();
         match known {
             Some(device_type) => Ok(device_type),
             None => Ok(self.device(lock).await?.device_type),
         }
-    }
-
-    fn remember_types(&self, devices: &[Device]) {
-        self.known_types().extend(
-            devices
-                .iter()
-                .map(|device| (device.id.clone(), device.device_type.clone())),
-        );
-    }
-
-    fn known_types(&self) -> std::sync::MutexGuard<'_, HashMap<LockId, DeviceType>> {
-        self.device_types
-            .lock()
-            .expect("device type cache poisoned")
-    }
-
-    fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.api_url.clone();
-        url.path_segments_mut()
-            .expect("checked in new: the API URL can be a base")
-            .pop_if_empty()
-            .extend(segments);
-        url
     }
 
     async fn get_one<T: DeserializeOwned>(&self, url: Url) -> Result<T, RemoteLockError> {
@@ -401,7 +456,7 @@ impl RemoteLockClient {
         url: Url,
         body: Option<&B>,
     ) -> Result<Vec<u8>, RemoteLockError> {
-        let token = self.tokens.access_token().await?;
+        let token = self.client.tokens.access_token().await?;
         let status = match self.attempt(&method, &url, body, &token).await? {
             Answer::Success(body) => return Ok(body),
             Answer::TokenRefused(status) => status,
@@ -410,7 +465,7 @@ impl RemoteLockClient {
             status = status.as_u16(),
             "RemoteLock refused the access token; refreshing it"
         );
-        let token = self.tokens.refresh_after_rejection(&token).await?;
+        let token = self.client.tokens.refresh_after_rejection(&token).await?;
         match self.attempt(&method, &url, body, &token).await? {
             Answer::Success(body) => Ok(body),
             // A token that was just refreshed is good: RemoteLock refuses this request for another
@@ -434,6 +489,7 @@ impl RemoteLockClient {
             RemoteLockError::transient(TransientCause::Transport(e.without_url()))
         };
         let mut request = self
+            .client
             .http
             .request(method.clone(), url.clone())
             .bearer_auth(token.expose_secret())
@@ -445,11 +501,15 @@ impl RemoteLockClient {
             None if is_write(method) => request.json(&serde_json::Map::new()),
             None => request,
         };
-        self.pacer.ready().await;
+        self.take_one().await?;
         let started = Instant::now();
         let response = request.send().await.map_err(transport)?;
-        let window = self.pacer.observe(response.headers());
         let status = response.status();
+        let window = self
+            .client
+            .budget
+            .observe(response.headers(), status == StatusCode::TOO_MANY_REQUESTS)
+            .await;
         // The path only: a query can carry a guest's name.
         tracing::debug!(
             %method,
@@ -468,6 +528,13 @@ impl RemoteLockClient {
         } else {
             Err(error_from_answer(status, &answer, window))
         }
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let unspent = std::mem::take(&mut *self.prepaid());
+        self.client.budget.give_back(self.urgency, unspent);
     }
 }
 
@@ -503,11 +570,7 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RemoteLockError> {
 
 /// Maps an unsuccessful answer (remotelock-api.md §2.4, §2.5). Bodies are never quoted
 /// whole: a resource error echoes the submitted attributes, PIN included.
-fn error_from_answer(
-    status: StatusCode,
-    body: &[u8],
-    window: Option<RateLimitWindow>,
-) -> RemoteLockError {
+fn error_from_answer(status: StatusCode, body: &[u8], window: Option<Window>) -> RemoteLockError {
     #[derive(Deserialize)]
     struct GeneralError {
         message: String,
@@ -529,7 +592,7 @@ fn error_from_answer(
     match status {
         StatusCode::TOO_MANY_REQUESTS => RemoteLockError::Transient {
             cause: TransientCause::RateLimited,
-            retry_after: window.map(|window| window.wait(SystemTime::now())),
+            retry_after: window.map(|window| window.wait(Utc::now())),
         },
         status if status.is_server_error() => RemoteLockError::transient(TransientCause::Server {
             status,
@@ -557,12 +620,15 @@ mod tests {
 
     #[allow(dead_code)]
     fn client_futures_are_send(
-        client: RemoteLockClient,
+        remotelock: RemoteLockClient,
         set: super::super::TokenSet,
         (guest, lock, access): (GuestId, LockId, AccessId),
         (pin, window): (crate::domain::Pin, crate::domain::LockLocalWindow),
     ) {
         spawnable(async move {
+            let client = remotelock.for_work(Urgency::Routine);
+            let _ = client.prepay(2).await;
+            let _ = remotelock.revoke(&set).await;
             let new = NewAccessGuest {
                 name: "n",
                 email: None,
@@ -572,7 +638,6 @@ mod tests {
             let update = GuestUpdate::default();
             let _ = client.account().await;
             let _ = client.account_for(&set).await;
-            let _ = client.revoke(&set).await;
             let _ = client.locations().await;
             let _ = client.locks().await;
             let _ = client.device(&lock).await;
@@ -658,10 +723,10 @@ mod tests {
 
     #[test]
     fn rate_limited_answers_say_when_to_retry() {
-        let window = RateLimitWindow {
+        let window = Window {
             limit: 120,
             remaining: 0,
-            resets_at: SystemTime::now() + Duration::from_secs(30),
+            resets_at: Utc::now() + Duration::from_secs(30),
         };
         let error = error_from_answer(StatusCode::TOO_MANY_REQUESTS, b"{}", Some(window));
         assert!(error.is_transient());

@@ -52,6 +52,9 @@ pub enum TransientCause {
     Server { status: StatusCode, message: String },
     #[error("the account's rate limit is spent")]
     RateLimited,
+    /// Nothing was sent: the share of the window this work may use is spent (budget.rs).
+    #[error("the account's RemoteLock budget for this work is spent until the window resets")]
+    BudgetSpent,
 }
 
 /// Why the authorization is unusable. Each case lasts until an admin authorizes again.
@@ -94,6 +97,18 @@ impl RemoteLockError {
     /// Worth retrying later: RemoteLock or the database may answer then.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient { .. } | Self::Storage(_))
+    }
+
+    /// The rate limit, not RemoteLock, stopped the call (a 429, or the budget held it back):
+    /// it goes through after the wait without having failed.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(
+            self,
+            Self::Transient {
+                cause: TransientCause::RateLimited | TransientCause::BudgetSpent,
+                ..
+            }
+        )
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
@@ -200,8 +215,13 @@ mod tests {
             cause: TransientCause::RateLimited,
             retry_after: Some(Duration::from_secs(7)),
         };
-        assert!(limited.is_transient());
+        assert!(limited.is_transient() && limited.is_rate_limited());
         assert_eq!(limited.retry_after(), Some(Duration::from_secs(7)));
+        let unavailable = RemoteLockError::transient(TransientCause::Server {
+            status: StatusCode::BAD_GATEWAY,
+            message: "down".into(),
+        });
+        assert!(!unavailable.is_rate_limited());
         let revoked = RemoteLockError::NotAuthorized(NotAuthorized::Missing);
         assert!(!revoked.is_transient());
         assert_eq!(revoked.retry_after(), None);

@@ -1,14 +1,15 @@
-//! The RemoteLock client: OAuth, the stored authorization, pacing under the rate limit, and
-//! the API calls lockbridge makes, with errors classified for durable retries.
+//! The RemoteLock client: OAuth, the stored authorization, the account's rate-limit budget,
+//! and the API calls lockbridge makes, with errors classified for durable retries.
 
+mod budget;
 mod client;
 mod error;
 mod oauth;
-mod rate_limit;
 mod resources;
 mod tokens;
 
-pub use client::RemoteLockClient;
+pub use budget::Urgency;
+pub use client::{RemoteLockClient, Work};
 pub use error::{FieldError, NotAuthorized, RemoteLockError, TransientCause};
 pub use oauth::{OAuthClient, TokenSet};
 pub use resources::{

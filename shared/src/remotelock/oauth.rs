@@ -16,9 +16,9 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::{
+    budget::Window,
     client::{base_url, http_client},
     error::{NotAuthorized, RemoteLockError, TransientCause},
-    rate_limit::RateLimitWindow,
 };
 use crate::configuration::RemoteLockSettings;
 
@@ -122,8 +122,8 @@ impl TokenEndpointHttp {
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(RemoteLockError::Transient {
                 cause: TransientCause::RateLimited,
-                retry_after: RateLimitWindow::from_headers(response.headers())
-                    .map(|window| window.wait(std::time::SystemTime::now())),
+                retry_after: Window::from_headers(response.headers())
+                    .map(|window| window.wait(chrono::Utc::now())),
             });
         }
         if status.is_server_error() {

@@ -134,6 +134,11 @@ impl TokenManager {
         Ok(())
     }
 
+    /// The database the authorization (and the account's rate-limit budget) is kept in.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
     async fn connection(&self) -> Result<PoolConnection<Postgres>, RemoteLockError> {
         self.inner
             .pool

@@ -370,3 +370,73 @@ async fn workers_run_many_jobs_at_once_but_never_one_job_twice_and_finish_them_o
     }
     assert_eq!(state_of(&db, "last").await.0, "succeeded");
 }
+
+/// Defers each job's first run by `wait`, as a job whose RemoteLock budget is spent does.
+struct Deferring {
+    /// (job, attempt) of every run, in order.
+    runs: Mutex<Vec<(String, i32)>>,
+    wait: chrono::Duration,
+}
+
+impl JobHandler for Deferring {
+    type Payload = String;
+    const QUEUE: &'static str = "test";
+
+    async fn run(&self, job: &Job<String>) -> Result<(), JobError> {
+        let first = {
+            let mut runs = self.runs.lock().unwrap();
+            runs.push((job.key.clone(), job.attempt));
+            runs.iter().filter(|(key, _)| key == &job.key).count() == 1
+        };
+        if first && job.key.starts_with("defer") {
+            return Err(JobError::Deferred {
+                until: chrono::Utc::now() + self.wait,
+            });
+        }
+        Ok(())
+    }
+
+    async fn escalate(&self, job: &Job<String>, _: &JobError) -> Result<Escalation, sqlx::Error> {
+        panic!("{} was escalated: a deferral is no failure", job.key);
+    }
+}
+
+#[tokio::test]
+async fn a_deferred_job_frees_its_worker_and_runs_later_without_counting_an_attempt() {
+    let db = TestDatabase::create().await;
+    let deferring = Arc::new(Deferring {
+        runs: Mutex::new(Vec::new()),
+        wait: chrono::Duration::seconds(3),
+    });
+    let shutdown = CancellationToken::new();
+    // One slot: the job that comes after can only run if the deferred one gave it up.
+    start(&db, &deferring, Duration::from_secs(30), &shutdown);
+    enqueue(&db, "deferred").await;
+    while deferring.runs.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_for_state(&db, "deferred", "queued").await;
+    let (_, attempts, last_error) = state_of(&db, "deferred").await;
+    assert_eq!((attempts, last_error), (0, None), "not a failed attempt");
+    enqueue(&db, "after").await;
+    wait_for_state(&db, "after", "succeeded").await;
+    assert_eq!(
+        state_of(&db, "deferred").await.0,
+        "queued",
+        "still waiting while the other job ran"
+    );
+
+    wait_for_state(&db, "deferred", "succeeded").await;
+    let runs = deferring.runs.lock().unwrap().clone();
+    assert_eq!(
+        runs,
+        [
+            ("deferred".to_owned(), 1),
+            ("after".to_owned(), 1),
+            ("deferred".to_owned(), 1)
+        ],
+        "each run of the deferred job is its first attempt"
+    );
+    assert_eq!(state_of(&db, "deferred").await.1, 1);
+    shutdown.cancel();
+}

@@ -12,7 +12,7 @@ use lockbridge_shared::{
     domain::{BookingWindow, GuestId, LockId, LockLocalWindow, Pin, TimeZone},
     remotelock::{
         GuestStatus, GuestUpdate, NewAccessGuest, NotAuthorized, OAuthClient, RemoteLockClient,
-        RemoteLockError, TokenManager, TokenSet,
+        RemoteLockError, TokenManager, TokenSet, Urgency, Work,
     },
 };
 use remotelock_sim::{Fault, FaultKind, Method, PersonStatus, SimConfig, SimHandle, Simulator};
@@ -34,9 +34,11 @@ impl Harness {
     }
 
     async fn with_timeout(request_timeout: Duration) -> Self {
-        let sim = Simulator::start(SimConfig::default())
-            .await
-            .expect("start the simulator");
+        Self::with(SimConfig::default(), request_timeout).await
+    }
+
+    async fn with(config: SimConfig, request_timeout: Duration) -> Self {
+        let sim = Simulator::start(config).await.expect("start the simulator");
         let settings = RemoteLockSettings {
             api_url: sim.base_url(),
             oauth_url: sim.base_url(),
@@ -56,7 +58,11 @@ impl Harness {
 
     /// As after the admin's OAuth callback: the simulator's tokens stored in the database.
     async fn authorized() -> Self {
-        let harness = Self::unauthorized().await;
+        Self::authorized_with(SimConfig::default()).await
+    }
+
+    async fn authorized_with(config: SimConfig) -> Self {
+        let harness = Self::with(config, Duration::from_secs(10)).await;
         let pair = harness.sim.issue_tokens();
         harness
             .store(&TokenSet {
@@ -78,9 +84,16 @@ impl Harness {
         TokenManager::new(self.db.pool.clone(), self.cipher(), oauth)
     }
 
-    /// A client of its own (own token manager, own pacer), as in another process.
-    fn client(&self) -> RemoteLockClient {
-        RemoteLockClient::new(&self.settings, self.tokens()).unwrap()
+    /// A client of its own (own token manager, own view of the budget), as in another
+    /// process, for urgent work.
+    fn client(&self) -> Work {
+        self.client_for(Urgency::Urgent)
+    }
+
+    fn client_for(&self, urgency: Urgency) -> Work {
+        RemoteLockClient::new(&self.settings, self.tokens())
+            .unwrap()
+            .for_work(urgency)
     }
 
     async fn store(&self, tokens: &TokenSet) {
@@ -609,7 +622,7 @@ async fn the_admin_flow_authorizes_and_names_the_account() {
     let manager = TokenManager::new(h.db.pool.clone(), h.cipher(), oauth.clone());
     manager.save(&tokens, None, None).await.unwrap();
     let client = RemoteLockClient::new(&h.settings, manager.clone()).unwrap();
-    let account = client.account().await.unwrap();
+    let account = client.for_work(Urgency::Urgent).account().await.unwrap();
     manager.record_account(&account).await.unwrap();
 
     let (id, name): (Option<String>, Option<String>) =
@@ -643,4 +656,82 @@ async fn a_403_that_survives_a_refresh_is_a_refusal_not_a_lost_authorization() {
     assert!(!error.is_transient());
     // The authorization itself is fine: the next call goes through.
     client.account().await.expect("still authorized");
+}
+
+async fn budget_remaining(h: &Harness) -> Option<i32> {
+    sqlx::query_scalar("SELECT remaining FROM remotelock_budget")
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn routine_work_leaves_the_urgent_share_and_no_one_meets_a_429() {
+    // 20 a window: a reserve of 1 and an urgent share of 2 (remotelock/budget.rs).
+    let h = Harness::authorized_with(SimConfig {
+        rate_limit_per_minute: 20,
+        ..SimConfig::default()
+    })
+    .await;
+    // Two processes' clients share the one budget.
+    let routine = [
+        h.client_for(Urgency::Routine),
+        h.client_for(Urgency::Routine),
+    ];
+    let mut sent = 0;
+    let refusal = loop {
+        match routine[sent % 2].account().await {
+            Ok(_) => sent += 1,
+            Err(error) => break error,
+        }
+        assert!(sent <= 20, "routine work spent the whole window");
+    };
+    assert_eq!(sent, 17, "all but the reserve and the urgent share");
+    assert!(refusal.is_rate_limited(), "{refusal:?}");
+    let wait = refusal.retry_after().expect("when to try again");
+    assert!(wait <= Duration::from_secs(61), "{wait:?}");
+    assert_eq!(budget_remaining(&h).await, Some(3));
+
+    let urgent = h.client();
+    urgent.account().await.expect("the urgent share");
+    urgent.account().await.expect("the urgent share");
+    let error = urgent.account().await.unwrap_err();
+    assert!(
+        error.is_rate_limited(),
+        "the reserve is no one's: {error:?}"
+    );
+
+    let answers = h.api_requests("/account");
+    assert_eq!(answers.len(), 19, "nothing was sent without budget");
+    assert!(
+        answers.iter().all(|(_, status)| *status == Some(200)),
+        "{answers:?}"
+    );
+}
+
+#[tokio::test]
+async fn requests_someone_else_makes_on_the_account_lower_our_remaining() {
+    let h = Harness::authorized().await;
+    let client = h.client_for(Urgency::Routine);
+    client.account().await.unwrap();
+    assert_eq!(budget_remaining(&h).await, Some(119));
+
+    // Another integration on the same account, unknown to lockbridge.
+    let other = h.sim.issue_tokens();
+    let http = reqwest::Client::new();
+    for _ in 0..30 {
+        let answer = http
+            .get(h.sim.base_url().join("account").unwrap())
+            .bearer_auth(&other.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+    }
+    client.account().await.unwrap();
+    assert_eq!(
+        budget_remaining(&h).await,
+        Some(120 - 32),
+        "re-synchronised from X-RateLimit-Remaining"
+    );
 }

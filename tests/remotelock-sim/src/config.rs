@@ -16,8 +16,11 @@ pub struct SimConfig {
     /// The one OAuth application the simulator knows.
     pub client_id: String,
     pub client_secret: String,
-    /// Requests per fixed 60 s window per account (docs: 120).
+    /// Requests per fixed window per account (docs: 120 a minute).
     pub rate_limit_per_minute: u32,
+    /// The window's length: the docs' minute, or shorter so a test sees several windows.
+    /// Whole seconds (`X-RateLimit-Reset` has no finer unit).
+    pub rate_limit_window: Duration,
     /// Lifetime of access tokens (docs: 7200 s).
     pub access_token_ttl: Duration,
     /// Status for a missing/invalid/expired token: the docs say 403, Doorkeeper usually says 401.
@@ -43,6 +46,7 @@ impl Default for SimConfig {
             client_id: "lockbridge-dev".to_owned(),
             client_secret: "lockbridge-dev-secret".to_owned(),
             rate_limit_per_minute: 120,
+            rate_limit_window: Duration::from_secs(60),
             access_token_ttl: Duration::from_secs(7200),
             bad_token_status: 403,
             pin_digits: 4..=10,
@@ -88,6 +92,16 @@ impl SimConfig {
             Some(limit) => u32::try_from(limit)
                 .map_err(|e| invalid("REMOTELOCK_SIM_RATE_LIMIT_PER_MINUTE", format!("{e}")))?,
             None => defaults.rate_limit_per_minute,
+        };
+        let rate_limit_window = match number("REMOTELOCK_SIM_RATE_LIMIT_WINDOW_SECS")? {
+            Some(0) => {
+                return Err(invalid(
+                    "REMOTELOCK_SIM_RATE_LIMIT_WINDOW_SECS",
+                    "a window lasts one second at least".to_owned(),
+                ));
+            }
+            Some(secs) => Duration::from_secs(secs),
+            None => defaults.rate_limit_window,
         };
         let access_token_ttl = number("REMOTELOCK_SIM_ACCESS_TOKEN_TTL_SECS")?
             .map_or(defaults.access_token_ttl, Duration::from_secs);
@@ -144,6 +158,7 @@ impl SimConfig {
             client_id: var("REMOTELOCK_SIM_CLIENT_ID").unwrap_or(defaults.client_id),
             client_secret: var("REMOTELOCK_SIM_CLIENT_SECRET").unwrap_or(defaults.client_secret),
             rate_limit_per_minute,
+            rate_limit_window,
             access_token_ttl,
             bad_token_status,
             pin_digits,
@@ -212,6 +227,7 @@ mod tests {
         assert_eq!(config.pin_conflict_error, PinConflictError::PinTaken);
         assert!(config.reject_guessable_pins);
         assert_eq!(config.sync_delay, Duration::ZERO);
+        assert_eq!(config.rate_limit_window, Duration::from_secs(60));
     }
 
     #[test]
@@ -243,6 +259,9 @@ mod tests {
         assert_eq!(sync.pin_uniqueness, PinUniqueness::DeviceAtSync);
         assert_eq!(sync.sync_delay, Duration::from_millis(250));
         assert!(from(&[("REMOTELOCK_SIM_SYNC_DELAY_MS", "soon")]).is_err());
+        let short = from(&[("REMOTELOCK_SIM_RATE_LIMIT_WINDOW_SECS", "5")]).unwrap();
+        assert_eq!(short.rate_limit_window, Duration::from_secs(5));
+        assert!(from(&[("REMOTELOCK_SIM_RATE_LIMIT_WINDOW_SECS", "0")]).is_err());
 
         assert!(from(&[("REMOTELOCK_SIM_PIN_DIGITS", "8-6")]).is_err());
         assert!(from(&[("REMOTELOCK_SIM_BAD_TOKEN_STATUS", "200")]).is_err());

@@ -45,6 +45,7 @@ pub use directory::{AccessSnapshot, GuestSnapshot, PersonStatus};
 pub use events::{EventKind, EventSnapshot};
 pub use faults::{Fault, FaultKind};
 pub use pin_conflicts::{PinCheck, PinConflictError, PinUniqueness};
+pub use rate_limit::RateLimitWindow;
 pub use request_log::RequestRecord;
 pub use tokens::TokenPair;
 
@@ -172,6 +173,11 @@ impl SimHandle {
 
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state.requests.snapshot()
+    }
+
+    /// Every rate-limit window so far, oldest first: what each admitted and refused.
+    pub fn rate_limit_windows(&self) -> Vec<RateLimitWindow> {
+        self.state.rate_limiter.history()
     }
 
     /// A token pair for the seeded account, as if the authorization-code flow had completed.

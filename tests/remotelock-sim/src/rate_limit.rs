@@ -1,5 +1,7 @@
 //! 120 requests per minute per account (remotelock-api.md §2.6). The reset-epoch header
 //! implies a fixed window; ours opens with the first request after the previous one ended.
+//! Tests may shorten the window (`SimConfig::rate_limit_window`); every window is kept, so a
+//! test can tell how much of each one a client spent.
 //! The window is counted before the token says which account a request acts on, so every API
 //! request (authenticated or not, whatever its account) counts against one shared window.
 
@@ -10,12 +12,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::state::AppState;
 
-const WINDOW_SECS: i64 = 60;
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
@@ -43,21 +44,55 @@ impl Quota {
 }
 
 struct Window {
+    opened_at: DateTime<Utc>,
     ends_at: i64,
+    /// Every request counted in the window, refused ones included.
     used: u32,
+}
+
+/// One window as it went: how many requests it admitted and how many it refused with 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitWindow {
+    pub opened_at: DateTime<Utc>,
+    /// UTC epoch seconds, as in `X-RateLimit-Reset`.
+    pub resets_at: i64,
+    pub limit: u32,
+    pub admitted: u32,
+    pub refused: u32,
 }
 
 pub struct RateLimiter {
     limit: u32,
-    window: Mutex<Option<Window>>,
+    window_secs: i64,
+    /// Oldest first; the last one is current until its end.
+    windows: Mutex<Vec<Window>>,
 }
 
 impl RateLimiter {
-    pub fn new(limit: u32) -> Self {
+    pub fn new(limit: u32, window: std::time::Duration) -> Self {
         Self {
             limit,
-            window: Mutex::new(None),
+            window_secs: i64::try_from(window.as_secs()).unwrap_or(i64::MAX).max(1),
+            windows: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Every window so far, oldest first.
+    pub fn history(&self) -> Vec<RateLimitWindow> {
+        let windows = self.windows.lock().expect("rate limiter poisoned");
+        windows
+            .iter()
+            .map(|window| {
+                let admitted = window.used.min(self.limit);
+                RateLimitWindow {
+                    opened_at: window.opened_at,
+                    resets_at: window.ends_at,
+                    limit: self.limit,
+                    admitted,
+                    refused: window.used - admitted,
+                }
+            })
+            .collect()
     }
 
     /// Counts one request; the flag says whether it is within the limit.
@@ -78,15 +113,19 @@ impl RateLimiter {
     }
 
     fn with_window(&self, update: impl FnOnce(&mut Window) -> bool) -> (Quota, bool) {
-        let now = Utc::now().timestamp();
-        let mut slot = self.window.lock().expect("rate limiter poisoned");
-        let window = match slot.as_mut() {
-            Some(window) if now < window.ends_at => window,
-            _ => slot.insert(Window {
-                ends_at: now + WINDOW_SECS,
+        let now = Utc::now();
+        let mut windows = self.windows.lock().expect("rate limiter poisoned");
+        if windows
+            .last()
+            .is_none_or(|window| now.timestamp() >= window.ends_at)
+        {
+            windows.push(Window {
+                opened_at: now,
+                ends_at: now.timestamp() + self.window_secs,
                 used: 0,
-            }),
-        };
+            });
+        }
+        let window = windows.last_mut().expect("just ensured");
         let allowed = update(window);
         let quota = Quota {
             limit: self.limit,
@@ -127,7 +166,7 @@ mod tests {
 
     #[test]
     fn counts_down_then_refuses() {
-        let limiter = RateLimiter::new(2);
+        let limiter = RateLimiter::new(2, std::time::Duration::from_secs(60));
         let (first, ok1) = limiter.admit();
         let (second, ok2) = limiter.admit();
         let (third, ok3) = limiter.admit();
@@ -139,5 +178,8 @@ mod tests {
         assert_eq!(first.reset_at, third.reset_at);
         assert!(first.reset_at > Utc::now().timestamp());
         assert_eq!(limiter.exhausted().remaining, 0);
+        let history = limiter.history();
+        assert_eq!(history.len(), 1);
+        assert_eq!((history[0].admitted, history[0].refused), (2, 1));
     }
 }

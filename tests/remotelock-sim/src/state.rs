@@ -52,7 +52,7 @@ impl SimState {
             pin_refusals: PinRefusals::default(),
             directory: Mutex::default(),
             tokens: Tokens::new(config.access_token_ttl),
-            rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
+            rate_limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_window),
             faults: FaultQueue::default(),
             requests: RequestLog::default(),
             shutdown: CancellationToken::new(),
