@@ -11,8 +11,11 @@ use std::{
 };
 
 use lockbridge_e2e::TestDatabase;
-use lockbridge_shared::jobs::{
-    self, Escalation, Job, JobError, JobHandler, OnConflict, RetryPolicy, Retrying, Worker,
+use lockbridge_shared::{
+    jobs::{
+        self, Escalation, Job, JobError, JobHandler, OnConflict, RetryPolicy, Retrying, Worker,
+    },
+    wakeup::Channel,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -96,6 +99,7 @@ async fn enqueue(db: &TestDatabase, key: &str) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
+    Channel::jobs("test").ring();
 }
 
 fn start<H: JobHandler>(
