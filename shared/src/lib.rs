@@ -1,23 +1,19 @@
-//! What the lockbridge services share: configuration, telemetry, the database, the AMQP
-//! runtime, event and domain types, and the RemoteLock client.
+//! What the lockbridge services share: the RemoteLock client and the durable cross-service
+//! requests.
 
-pub mod amqp;
-pub mod auth;
-pub mod configuration;
 pub mod crypto;
-pub mod db;
-pub mod domain;
-pub mod events;
 pub mod failures;
-pub mod health;
-pub mod html;
-pub mod input;
-pub mod jobs;
-pub mod outbox;
-pub mod problem;
 pub mod provisioning;
 pub mod remotelock;
-pub mod service;
-pub mod shutdown;
-pub mod telemetry;
-pub mod wakeup;
+
+// Moved to their own crates; re-exported until every service imports them from there.
+pub use lockbridge_domain as domain;
+pub use lockbridge_domain::events;
+pub use lockbridge_http::{auth, html, input, problem};
+pub use lockbridge_runtime::{
+    amqp, configuration, db, health, jobs, outbox, shutdown, telemetry, wakeup,
+};
+pub mod service {
+    pub use lockbridge_http::api_layers;
+    pub use lockbridge_runtime::service::*;
+}

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-use crate::domain::{BookingId, BookingStatus, LocationId, LockId, Patron, Pin, SpaceId, TimeZone};
+use crate::{BookingId, BookingStatus, LocationId, LockId, Patron, Pin, SpaceId, TimeZone};
 
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -53,7 +53,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
-/// The body limit a router enforces, put on each request by [`crate::service::api_layers`]:
+/// The body limit a router enforces, put on each request by [`crate::api_layers`]:
 /// axum's rejection does not say what the limit was.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
@@ -190,7 +190,7 @@ impl<'a> Fields<'a> {
 pub fn path_id<T>(
     field: &str,
     raw: String,
-    parse: impl FnOnce(String) -> Result<T, crate::domain::IdError>,
+    parse: impl FnOnce(String) -> Result<T, lockbridge_domain::IdError>,
 ) -> Result<T, Problem> {
     parse(raw).map_err(|error| Problem::invalid_field(field, error.to_string()))
 }

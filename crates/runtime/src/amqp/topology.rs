@@ -8,7 +8,7 @@ use lapin::{
 };
 
 use super::BrokerError;
-use crate::events::{BOOKINGS_EXCHANGE, EventType, PINS_EXCHANGE};
+use lockbridge_domain::events::{BOOKINGS_EXCHANGE, EventType, PINS_EXCHANGE};
 
 /// Where rejected and over-delivered messages go, routed by the name of the queue they left.
 pub const DEAD_LETTER_EXCHANGE: &str = "lockbridge.dead-letter";

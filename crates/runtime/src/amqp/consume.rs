@@ -22,7 +22,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{Broker, BrokerError, reconnect_delays, topology::WorkQueue};
-use crate::{events::Envelope, telemetry::error_chain};
+use lockbridge_domain::events::Envelope;
+
+use crate::telemetry::error_chain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -72,10 +74,10 @@ enum ConsumeError {
 }
 
 /// The event type of a delivery, to choose how to read the rest of it.
-pub fn event_type(delivery: &Delivery) -> Result<crate::events::EventType, HandlerError> {
+pub fn event_type(delivery: &Delivery) -> Result<lockbridge_domain::events::EventType, HandlerError> {
     #[derive(serde::Deserialize)]
     struct Kind {
-        event_type: crate::events::EventType,
+        event_type: lockbridge_domain::events::EventType,
     }
     serde_json::from_slice::<Kind>(&delivery.data)
         .map(|kind| kind.event_type)

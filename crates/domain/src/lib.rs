@@ -1,6 +1,9 @@
-//! Domain types shared by the services. Each carries its meaning, so a booking id cannot be
-//! passed where a lock id is expected, and a PIN never shows up in a log.
+//! The contracts between the services: the domain types they all speak of, and the events
+//! they send each other on RabbitMQ. Each type carries its meaning, so a booking id cannot be
+//! passed where a lock id is expected, and a PIN never shows up in a log. Nothing here does
+//! I/O.
 
+pub mod events;
 mod ids;
 mod pin;
 mod time;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::configuration::DatabaseSettings;
 
 /// Every migration in `migrations/`, compiled in: no database is needed to build.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {

@@ -188,7 +188,7 @@ pub enum CredentialError {
 }
 
 /// The demo's credentials, published in the repository: the demo file itself, compiled in.
-const DEMO_FILE: &str = include_str!("../../config/demo.toml");
+const DEMO_FILE: &str = include_str!("../../../config/demo.toml");
 
 /// Every credential value the demo file sets.
 static DEMO_VALUES: LazyLock<Vec<SecretString>> = LazyLock::new(|| {
@@ -210,7 +210,7 @@ fn config_dir() -> PathBuf {
     if here.join("default.toml").exists() {
         return here;
     }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config"))
 }
 
 impl Settings {
@@ -248,7 +248,7 @@ impl Settings {
     pub fn demo() -> Result<Self, ConfigurationError> {
         let file = |text| config::File::from_str(text, config::FileFormat::Toml);
         config::Config::builder()
-            .add_source(file(include_str!("../../config/default.toml")))
+            .add_source(file(include_str!("../../../config/default.toml")))
             .add_source(file(DEMO_FILE))
             .build()?
             .try_deserialize()

@@ -10,9 +10,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use lockbridge_domain::events::Envelope;
+
 use crate::{
     amqp::{Broker, OutgoingMessage, Publisher},
-    events::Envelope,
     telemetry::error_chain,
     wakeup::{Channel, Wakeup},
 };

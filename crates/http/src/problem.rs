@@ -172,7 +172,7 @@ impl Problem {
 impl From<sqlx::Error> for Problem {
     fn from(error: sqlx::Error) -> Self {
         // The cause goes to the log, not to the client.
-        tracing::error!(error = %crate::telemetry::error_chain(&error), "database error");
+        tracing::error!(error = %lockbridge_runtime::telemetry::error_chain(&error), "database error");
         Self::unavailable("the database is unavailable; retry later")
     }
 }

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, extract::DefaultBodyLimit, http::Request};
+use axum::Router;
 use futures_util::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use sqlx::PgPool;
 use tokio::{
@@ -20,7 +20,6 @@ use tokio::{
     task::{AbortHandle, JoinHandle},
 };
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
 
 use crate::{
     amqp::{Broker, BrokerError, topology},
@@ -260,21 +259,4 @@ impl Supervised {
             task.abort();
         }
     }
-}
-
-/// The layers of a service's JSON API: a body limit, and a span per request that names the
-/// path only (a query can hold a secret, such as an OAuth authorization code).
-pub fn api_layers<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    max_body_bytes: usize,
-) -> Router<S> {
-    router
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(axum::Extension(crate::input::BodyLimit(max_body_bytes)))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let (method, path) = (request.method(), request.uri().path());
-                tracing::info_span!("request", %method, path)
-            }),
-        )
 }
