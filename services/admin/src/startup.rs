@@ -1,11 +1,12 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, middleware};
-use lockbridge_shared::{
+use lockbridge_remotelock::{
+    OAuthClient, RemoteLockClient, TokenManager, Urgency, Work, crypto::TokenCipher,
+};
+use lockbridge_runtime::{
     configuration::{Credential, RemoteLockSettings, Settings},
-    crypto::TokenCipher,
-    remotelock::{OAuthClient, RemoteLockClient, TokenManager, Urgency, Work},
-    service::{self, Infrastructure, Server, Service, StartupError, TaskDied},
+    service::{Infrastructure, Server, Service, StartupError, TaskDied},
     telemetry::error_chain,
 };
 use sqlx::PgPool;
@@ -70,7 +71,7 @@ impl Service for Application {
         // The browser lands on the callback from RemoteLock: it carries no bearer token, the
         // OAuth `state` authenticates it.
         let router = api.merge(authorization::callback_routes(&callback_path));
-        let router = service::api_layers(router, MAX_BODY_BYTES).with_state(state);
+        let router = lockbridge_http::api_layers(router, MAX_BODY_BYTES).with_state(state);
         Ok(Self {
             server: Server::bind(infrastructure, settings.admin.listen).await?,
             router,

@@ -1,10 +1,10 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, middleware};
-use lockbridge_shared::{
+use lockbridge_runtime::{
     configuration::{Credential, Settings},
     outbox::Relay,
-    service::{self, Infrastructure, Server, Service, StartupError, TaskDied},
+    service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +37,8 @@ impl Service for Application {
                 tokens,
                 crate::auth::require_source,
             ));
-        let router = service::api_layers(router, settings.intake.max_body_bytes).with_state(state);
+        let router =
+            lockbridge_http::api_layers(router, settings.intake.max_body_bytes).with_state(state);
         Ok(Self {
             server: Server::bind(infrastructure, settings.intake.listen).await?,
             router,

@@ -1,13 +1,12 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
-use lockbridge_shared::{
+use lockbridge_remotelock::{OAuthClient, RemoteLockClient, TokenManager, crypto::TokenCipher};
+use lockbridge_runtime::{
     amqp::{Consumer, topology::PROVISIONER_BOOKINGS},
     configuration::{Credential, Settings},
-    crypto::TokenCipher,
     jobs::{RetryPolicy, Worker},
     outbox::Relay,
-    remotelock::{OAuthClient, RemoteLockClient, TokenManager},
     service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use tokio_util::sync::CancellationToken;

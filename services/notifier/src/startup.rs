@@ -2,7 +2,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 use lettre::{AsyncSmtpTransport, Tokio1Executor, message::Mailbox};
-use lockbridge_shared::{
+use lockbridge_runtime::{
     amqp::{Consumer, topology::NOTIFIER_PINS},
     configuration::{AlertSettings, Settings, SmtpSettings},
     jobs::{RetryPolicy, Worker},

@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 
-use lockbridge_shared::{
+use lockbridge_runtime::{
     configuration::Settings,
     service::{Service, TaskDied},
 };

@@ -106,7 +106,7 @@ impl TestSystem {
     /// and its access token has expired.
     pub async fn revoke_authorization_at_remotelock(&self) {
         let cipher =
-            lockbridge_shared::crypto::TokenCipher::new(&services::TOKEN_ENCRYPTION_KEY.into())
+            lockbridge_remotelock::crypto::TokenCipher::new(&services::TOKEN_ENCRYPTION_KEY.into())
                 .expect("the test key is valid");
         sqlx::query(
             "UPDATE remotelock_authorization SET refresh_token_enc = $1, access_expires_at = now()",

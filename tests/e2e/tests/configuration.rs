@@ -6,7 +6,7 @@ use lockbridge_e2e::{
     TestBroker, TestDatabase,
     services::{self, credentials, settings, settings_without},
 };
-use lockbridge_shared::{configuration::Settings, service::Service};
+use lockbridge_runtime::{configuration::Settings, service::Service};
 use secrecy::ExposeSecret;
 
 /// The credentials each service uses, as the harness names them.

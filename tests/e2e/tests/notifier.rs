@@ -6,15 +6,17 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use lockbridge_domain::{
+    BookingId, LockId, Patron, Pin, SpaceId,
+    events::{Envelope, EventType, PINS_EXCHANGE, PinIssuedData, PinReason},
+};
 use lockbridge_e2e::{Mailbox, Script, ScriptedRelay, TestBroker, TestDatabase, mailbox, services};
-use lockbridge_shared::{
+use lockbridge_runtime::{
     amqp::{Broker, OutgoingMessage, Publisher, topology},
     configuration::Settings,
-    domain::{BookingId, LockId, Patron, Pin, SpaceId},
-    events::{Envelope, EventType, PINS_EXCHANGE, PinIssuedData, PinReason},
-    failures::{self, FailureKind, Report, RetryWith},
     service::Service,
 };
+use lockbridge_work::failures::{self, FailureKind, Report, RetryWith};
 use notifier::Application;
 use uuid::Uuid;
 

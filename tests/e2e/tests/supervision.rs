@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use lockbridge_e2e::{TestBroker, TestDatabase, services};
-use lockbridge_shared::service::{Infrastructure, Server};
+use lockbridge_runtime::service::{Infrastructure, Server};
 use tokio_util::sync::CancellationToken;
 
 async fn server(db: &TestDatabase, broker: &TestBroker) -> Server {

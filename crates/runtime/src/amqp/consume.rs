@@ -74,7 +74,9 @@ enum ConsumeError {
 }
 
 /// The event type of a delivery, to choose how to read the rest of it.
-pub fn event_type(delivery: &Delivery) -> Result<lockbridge_domain::events::EventType, HandlerError> {
+pub fn event_type(
+    delivery: &Delivery,
+) -> Result<lockbridge_domain::events::EventType, HandlerError> {
     #[derive(serde::Deserialize)]
     struct Kind {
         event_type: lockbridge_domain::events::EventType,

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::domain::{AccessId, GuestId, LockId, LockLocalWindow, Pin, TimeZone};
+use lockbridge_domain::{AccessId, GuestId, LockId, LockLocalWindow, Pin, TimeZone};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Account {
@@ -16,7 +16,7 @@ pub struct Account {
     pub name: String,
 }
 
-/// A RemoteLock location's id: not the booking system's [`LocationId`](crate::domain::LocationId).
+/// A RemoteLock location's id: not the booking system's [`LocationId`](lockbridge_domain::LocationId).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RemoteLockLocationId(String);

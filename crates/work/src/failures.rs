@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
-use crate::{
-    domain::BookingId,
+use lockbridge_domain::BookingId;
+use lockbridge_runtime::{
     jobs::{self, OnConflict, Retrying},
     wakeup::Channel,
 };

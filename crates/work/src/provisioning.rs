@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
 
-use crate::{
-    domain::{BookingId, BookingWindow},
+use lockbridge_domain::{BookingId, BookingWindow};
+use lockbridge_runtime::{
     jobs::{self, OnConflict},
     wakeup::Channel,
 };

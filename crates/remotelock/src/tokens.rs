@@ -16,12 +16,12 @@ use sqlx::{
 };
 use tokio::sync::Mutex;
 
-use super::{
+use crate::{
+    crypto::TokenCipher,
     error::{NotAuthorized, RemoteLockError},
     oauth::{OAuthClient, TokenSet},
     resources::Account,
 };
-use crate::crypto::TokenCipher;
 
 /// Refresh this long before the access token expires, so no request carries a token that
 /// dies on the way.
@@ -159,7 +159,7 @@ impl TokenManager {
             // The token still has a few minutes: better used than a failed call.
             Err(error) if error.is_transient() && stored.access_expires_at > Utc::now() => {
                 tracing::warn!(
-                    error = %crate::telemetry::error_chain(&error),
+                    error = %lockbridge_runtime::telemetry::error_chain(&error),
                     "RemoteLock token refresh failed; using the current token until it expires"
                 );
                 self.decrypt(&stored.access_token_enc)

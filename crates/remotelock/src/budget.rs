@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use sqlx::PgPool;
 
-use super::error::{RemoteLockError, TransientCause};
+use crate::error::{RemoteLockError, TransientCause};
 
 /// Whose request goes first when the window runs short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

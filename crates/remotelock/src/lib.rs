@@ -1,8 +1,10 @@
-//! The RemoteLock client: OAuth, the stored authorization, the account's rate-limit budget,
-//! and the API calls lockbridge makes, with errors classified for durable retries.
+//! The RemoteLock client: OAuth, the stored authorization (its tokens encrypted at rest), the
+//! account's rate-limit budget shared by every process that calls RemoteLock, and the API
+//! calls lockbridge makes, with errors classified for durable retries.
 
 mod budget;
 mod client;
+pub mod crypto;
 mod error;
 mod oauth;
 mod resources;

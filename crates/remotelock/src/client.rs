@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use url::Url;
 
-use super::{
+use crate::{
     budget::{Budget, Grant, Urgency, Window},
     error::{FieldError, RemoteLockError, TransientCause},
     oauth::TokenSet,
@@ -26,10 +26,8 @@ use super::{
     },
     tokens::TokenManager,
 };
-use crate::{
-    configuration::RemoteLockSettings,
-    domain::{AccessId, GuestId, LockId},
-};
+use lockbridge_domain::{AccessId, GuestId, LockId};
+use lockbridge_runtime::configuration::RemoteLockSettings;
 
 /// API version 1, in the form most of RemoteLock's examples use (remotelock-api.md §1.3).
 const MEDIA_TYPE: &str = "application/vnd.lockstate+json; version=1";
@@ -621,9 +619,9 @@ mod tests {
     #[allow(dead_code)]
     fn client_futures_are_send(
         remotelock: RemoteLockClient,
-        set: super::super::TokenSet,
+        set: crate::TokenSet,
         (guest, lock, access): (GuestId, LockId, AccessId),
-        (pin, window): (crate::domain::Pin, crate::domain::LockLocalWindow),
+        (pin, window): (lockbridge_domain::Pin, lockbridge_domain::LockLocalWindow),
     ) {
         spawnable(async move {
             let client = remotelock.for_work(Urgency::Routine);
@@ -655,9 +653,9 @@ mod tests {
 
     #[allow(dead_code)]
     fn token_futures_are_send(
-        tokens: super::super::TokenManager,
-        oauth: super::super::OAuthClient,
-        set: super::super::TokenSet,
+        tokens: crate::TokenManager,
+        oauth: crate::OAuthClient,
+        set: crate::TokenSet,
         account: Account,
         pool: sqlx::PgPool,
     ) {
