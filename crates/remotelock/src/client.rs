@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use url::Url;
 
+use crate::RemoteLockSettings;
 use crate::{
     budget::{Budget, Grant, Urgency, Window},
     error::{FieldError, RemoteLockError, TransientCause},
@@ -27,7 +28,6 @@ use crate::{
     tokens::TokenManager,
 };
 use lockbridge_domain::{AccessId, GuestId, LockId};
-use lockbridge_runtime::configuration::RemoteLockSettings;
 
 /// API version 1, in the form most of RemoteLock's examples use (remotelock-api.md §1.3).
 const MEDIA_TYPE: &str = "application/vnd.lockstate+json; version=1";

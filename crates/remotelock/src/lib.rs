@@ -8,6 +8,7 @@ pub mod crypto;
 mod error;
 mod oauth;
 mod resources;
+mod settings;
 mod tokens;
 
 pub use budget::Urgency;
@@ -18,4 +19,5 @@ pub use resources::{
     Access, AccessGuest, Account, Device, DeviceType, Event, GuestStatus, GuestUpdate, Location,
     NewAccessGuest, RemoteLockLocationId,
 };
+pub use settings::RemoteLockSettings;
 pub use tokens::TokenManager;

@@ -15,12 +15,12 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::RemoteLockSettings;
 use crate::{
     budget::Window,
     client::{base_url, http_client},
     error::{NotAuthorized, RemoteLockError, TransientCause},
 };
-use lockbridge_runtime::configuration::RemoteLockSettings;
 
 /// Access tokens live two hours (remotelock-api.md §1.2); assumed when `expires_in` is absent.
 const DOCUMENTED_LIFETIME: Duration = Duration::from_secs(7200);

@@ -1,34 +1,42 @@
 //! Layered settings: committed defaults, an optional local file, then
 //! `LOCKBRIDGE__<SECTION>__<KEY>` environment variables (design §3.3).
 //!
+//! Every service reads the sections here (log, database, amqp) and its own, which it defines
+//! in its own crate: a service never parses another's sections, so a bad setting of one does
+//! not stop the others.
+//!
 //! The committed defaults hold no credential: a deployment sets its own, and each service checks
 //! the ones it uses with [`Settings::require`] before it connects anything. The demo's credentials
 //! are in `config/demo.toml`, published with the code, so they are refused outside demo mode.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::LazyLock, time::Duration};
+use std::{path::PathBuf, sync::LazyLock};
 
+use config::{Config, ConfigBuilder, ValueKind, builder::DefaultState};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use url::Url;
+use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::telemetry::LogSettings;
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
+/// A service's settings: the sections every service reads, and its own (`T`).
+#[derive(Debug, Clone)]
+pub struct Settings<T> {
     /// Accepts the demo's published credentials; set only by `config/demo.toml`.
-    #[serde(default)]
     pub demo: bool,
     pub log: LogSettings,
     pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
-    pub remotelock: RemoteLockSettings,
-    pub smtp: SmtpSettings,
-    pub intake: IntakeSettings,
-    pub admin: AdminSettings,
-    pub provisioner: ProvisionerSettings,
-    pub notifier: NotifierSettings,
-    pub alerts: AlertSettings,
-    pub sync: SyncSettings,
+    /// The service's own sections.
+    pub own: T,
+}
+
+/// The sections every service reads, deserialized beside the service's own.
+#[derive(Deserialize)]
+struct Common {
+    #[serde(default)]
+    demo: bool,
+    log: LogSettings,
+    database: DatabaseSettings,
+    amqp: AmqpSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -44,84 +52,8 @@ pub struct AmqpSettings {
     pub prefetch: u16,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct RemoteLockSettings {
-    pub api_url: Url,
-    pub oauth_url: Url,
-    pub client_id: String,
-    /// Empty until set, as every credential here: see [`Settings::require`].
-    #[serde(default)]
-    pub client_secret: SecretString,
-    pub redirect_url: Url,
-    #[serde(default)]
-    pub token_encryption_key: SecretString,
-    pub dashboard_url: Url,
-    #[serde(with = "humantime_serde")]
-    pub request_timeout: Duration,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SmtpSettings {
-    /// `smtp://host:port`, `smtps://user:pass@host` … as lettre's `from_url` reads it.
-    pub url: SecretString,
-    pub from: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct IntakeSettings {
-    pub listen: SocketAddr,
-    /// One bearer token per upstream source, keyed by the source's name.
-    #[serde(default)]
-    pub tokens: BTreeMap<String, SecretString>,
-    pub max_body_bytes: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AdminSettings {
-    pub listen: SocketAddr,
-    #[serde(default)]
-    pub api_token: SecretString,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProvisionerSettings {
-    pub listen: SocketAddr,
-    /// How long before the booking starts the PIN begins to work.
-    #[serde(with = "humantime_serde")]
-    pub lead_time: Duration,
-    /// How long after the booking ends the PIN keeps working.
-    #[serde(with = "humantime_serde")]
-    pub grace: Duration,
-    pub pin_digits: u8,
-    /// Bookings provisioned at once by one process (RemoteLock's rate limit is shared).
-    pub concurrency: usize,
-    /// A booking whose PIN starts to work within this long (or already works) is urgent: its
-    /// RemoteLock requests come from the share of each window held back from the backlog.
-    #[serde(with = "humantime_serde")]
-    pub urgent_within: Duration,
-}
-
-/// Following what the locks report after the API calls succeeded (remotelock-api.md §3.5:
-/// some PIN conflicts only show when the lock syncs).
-#[derive(Debug, Clone, Deserialize)]
-pub struct SyncSettings {
-    /// How often the provisioner reads RemoteLock's sync failures: one request each time.
-    #[serde(with = "humantime_serde")]
-    pub poll_interval: Duration,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NotifierSettings {
-    pub listen: SocketAddr,
-    /// Emails sent at once by one process.
-    pub concurrency: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AlertSettings {
-    /// Staff addresses emailed each failure that needs a person, comma-separated; empty: none.
-    pub recipients: String,
-}
+/// The layered sources before they are read: tests add overrides on top.
+pub type Layers = ConfigBuilder<DefaultState>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the configuration is invalid")]
@@ -129,42 +61,30 @@ pub struct ConfigurationError(#[from] config::ConfigError);
 
 /// A credential some service cannot run without. None has a committed default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    /// Every `intake.tokens.<source>`, of which there must be one at least.
-    IntakeTokens,
-    AdminApiToken,
-    RemoteLockClientSecret,
-    TokenEncryptionKey,
+pub struct Credential {
+    /// The setting's name, as in the configuration files.
+    pub setting: &'static str,
+    /// Where a value comes from, for the one sentence a service stops with.
+    pub remedy: &'static str,
+}
+
+/// The remedy of a credential that is any 32 random bytes.
+pub const RANDOM_SECRET: &str = "generate one with `openssl rand -base64 32`";
+
+/// The values a credential is set to, by setting: most are one setting, some a family of
+/// them (`intake.tokens.<source>`), of which there must be one at least.
+#[derive(Debug, Clone)]
+pub struct CredentialValues<'a> {
+    pub credential: Credential,
+    pub values: Vec<(String, &'a SecretString)>,
 }
 
 impl Credential {
-    pub const ALL: [Self; 4] = [
-        Self::IntakeTokens,
-        Self::AdminApiToken,
-        Self::RemoteLockClientSecret,
-        Self::TokenEncryptionKey,
-    ];
-
-    /// The setting's name, as in the configuration files.
-    pub fn setting(self) -> &'static str {
-        match self {
-            Self::IntakeTokens => "intake.tokens.<source>",
-            Self::AdminApiToken => "admin.api_token",
-            Self::RemoteLockClientSecret => "remotelock.client_secret",
-            Self::TokenEncryptionKey => "remotelock.token_encryption_key",
-        }
-    }
-
-    /// Where a value comes from, for the one sentence a service stops with.
-    fn remedy(self) -> &'static str {
-        match self {
-            Self::IntakeTokens => {
-                "set one per upstream source, generated with `openssl rand -base64 32`"
-            }
-            Self::RemoteLockClientSecret => "copy it from your RemoteLock OAuth application",
-            Self::AdminApiToken | Self::TokenEncryptionKey => {
-                "generate one with `openssl rand -base64 32`"
-            }
+    /// The one setting that holds this credential, as set.
+    pub fn set_to(self, value: &SecretString) -> CredentialValues<'_> {
+        CredentialValues {
+            credential: self,
+            values: vec![(self.setting.to_owned(), value)],
         }
     }
 }
@@ -172,33 +92,48 @@ impl Credential {
 /// Why a service refuses its credentials; each names the setting and says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
-    #[error("{setting} is not set; {}", .credential.remedy())]
+    #[error("{setting} is not set; {remedy}")]
     Missing {
         setting: String,
-        credential: Credential,
+        remedy: &'static str,
     },
     #[error(
         "{setting} holds a credential of the demo (config/demo.toml), which only demo mode \
-         accepts; {}", .credential.remedy()
+         accepts; {remedy}"
     )]
     DemoValue {
         setting: String,
-        credential: Credential,
+        remedy: &'static str,
     },
 }
 
-/// The demo's credentials, published in the repository: the demo file itself, compiled in.
+/// The demo's settings, published in the repository: the demo file itself, compiled in.
 const DEMO_FILE: &str = include_str!("../../../config/demo.toml");
+const DEFAULT_FILE: &str = include_str!("../../../config/default.toml");
 
-/// Every credential value the demo file sets.
-static DEMO_VALUES: LazyLock<Vec<SecretString>> = LazyLock::new(|| {
-    let demo = Settings::demo().expect("config/default.toml and config/demo.toml are valid");
-    Credential::ALL
-        .into_iter()
-        .flat_map(|credential| demo.credential(credential))
-        .map(|(_, value)| value.clone())
-        .collect()
+/// Every text value the demo file sets: its credentials, whichever service reads them.
+static DEMO_VALUES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let demo = Config::builder()
+        .add_source(toml(DEMO_FILE))
+        .build()
+        .expect("config/demo.toml is valid");
+    let mut values = Vec::new();
+    let table = config::Source::collect(&demo).expect("a table");
+    let mut pending: Vec<_> = table.into_values().collect();
+    while let Some(value) = pending.pop() {
+        match value.kind {
+            ValueKind::String(text) => values.push(text),
+            ValueKind::Table(table) => pending.extend(table.into_values()),
+            ValueKind::Array(array) => pending.extend(array),
+            _ => {}
+        }
+    }
+    values
 });
+
+fn toml(text: &str) -> config::File<config::FileSourceString, config::FileFormat> {
+    config::File::from_str(text, config::FileFormat::Toml)
+}
 
 /// Where the committed defaults live: `LOCKBRIDGE_CONFIG_DIR`, else `config/` under the
 /// current directory, else the repository's `config/` (for binaries run from elsewhere).
@@ -213,117 +148,134 @@ fn config_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config"))
 }
 
-impl Settings {
-    /// Reads defaults, `config/local.toml` (or the file named by `LOCKBRIDGE_CONFIG`), then
-    /// the environment.
+/// The layered sources before they are read, so tests can add overrides on top: defaults,
+/// `config/local.toml` (or the file named by `LOCKBRIDGE_CONFIG`), then the environment.
+pub fn layers() -> Layers {
+    let local = std::env::var_os("LOCKBRIDGE_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| config_dir().join("local.toml"));
+    defaults()
+        .add_source(config::File::from(local).required(false))
+        .add_source(
+            config::Environment::with_prefix("LOCKBRIDGE")
+                .prefix_separator("__")
+                .separator("__"),
+        )
+}
+
+/// The committed defaults alone: no local file, no environment (tests start from these).
+pub fn defaults() -> Layers {
+    Config::builder()
+        .add_source(config::File::from(config_dir().join("default.toml")).required(true))
+}
+
+impl<T: DeserializeOwned> Settings<T> {
+    /// Reads the layers (see [`layers`]): the common sections and the service's own, no other.
     pub fn load() -> Result<Self, ConfigurationError> {
-        Self::builder()?
-            .build()?
-            .try_deserialize()
-            .map_err(Into::into)
+        Self::read(layers())
     }
 
-    /// The layered sources before they are read, so tests can add overrides on top.
-    pub fn builder()
-    -> Result<config::ConfigBuilder<config::builder::DefaultState>, ConfigurationError> {
-        let local = std::env::var_os("LOCKBRIDGE_CONFIG")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| config_dir().join("local.toml"));
-        Ok(Self::defaults()
-            .add_source(config::File::from(local).required(false))
-            .add_source(
-                config::Environment::with_prefix("LOCKBRIDGE")
-                    .prefix_separator("__")
-                    .separator("__"),
-            ))
-    }
-
-    /// The committed defaults alone: no local file, no environment (tests start from these).
-    pub fn defaults() -> config::ConfigBuilder<config::builder::DefaultState> {
-        config::Config::builder()
-            .add_source(config::File::from(config_dir().join("default.toml")).required(true))
+    /// Reads the sections of `layers` this service uses.
+    pub fn read(layers: Layers) -> Result<Self, ConfigurationError> {
+        let config = layers.build()?;
+        let Common {
+            demo,
+            log,
+            database,
+            amqp,
+        } = config.clone().try_deserialize()?;
+        Ok(Self {
+            demo,
+            log,
+            database,
+            amqp,
+            own: config.try_deserialize()?,
+        })
     }
 
     /// What `scripts/up` runs with: the defaults and `config/demo.toml`, as compiled in.
     pub fn demo() -> Result<Self, ConfigurationError> {
-        let file = |text| config::File::from_str(text, config::FileFormat::Toml);
-        config::Config::builder()
-            .add_source(file(include_str!("../../../config/default.toml")))
-            .add_source(file(DEMO_FILE))
-            .build()?
-            .try_deserialize()
-            .map_err(Into::into)
+        Self::read(
+            Config::builder()
+                .add_source(toml(DEFAULT_FILE))
+                .add_source(toml(DEMO_FILE)),
+        )
     }
+}
 
+impl<T> Settings<T> {
     /// Checks the credentials a service uses, before it connects anything: each must be set
     /// (empty is unset), and none may be one of the demo's unless in demo mode.
-    pub fn require(&self, credentials: &[Credential]) -> Result<(), CredentialError> {
-        for &credential in credentials {
-            let values = self.credential(credential);
+    pub fn require(&self, credentials: &[CredentialValues<'_>]) -> Result<(), CredentialError> {
+        for CredentialValues { credential, values } in credentials {
+            let remedy = credential.remedy;
             if values.is_empty() {
                 return Err(CredentialError::Missing {
-                    setting: credential.setting().to_owned(),
-                    credential,
+                    setting: credential.setting.to_owned(),
+                    remedy,
                 });
             }
             for (setting, value) in values {
+                let setting = setting.clone();
                 let value = value.expose_secret();
                 if value.trim().is_empty() {
-                    return Err(CredentialError::Missing {
-                        setting,
-                        credential,
-                    });
+                    return Err(CredentialError::Missing { setting, remedy });
                 }
-                if !self.demo && DEMO_VALUES.iter().any(|demo| demo.expose_secret() == value) {
-                    return Err(CredentialError::DemoValue {
-                        setting,
-                        credential,
-                    });
+                if !self.demo && DEMO_VALUES.iter().any(|demo| demo == value) {
+                    return Err(CredentialError::DemoValue { setting, remedy });
                 }
             }
         }
         Ok(())
     }
-
-    /// The settings that hold `credential`, by name, with their values.
-    fn credential(&self, credential: Credential) -> Vec<(String, &SecretString)> {
-        let one = |value| vec![(credential.setting().to_owned(), value)];
-        match credential {
-            Credential::IntakeTokens => self
-                .intake
-                .tokens
-                .iter()
-                .map(|(source, token)| (format!("intake.tokens.{source}"), token))
-                .collect(),
-            Credential::AdminApiToken => one(&self.admin.api_token),
-            Credential::RemoteLockClientSecret => one(&self.remotelock.client_secret),
-            Credential::TokenEncryptionKey => one(&self.remotelock.token_encryption_key),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde::de::IgnoredAny;
+
     use super::*;
 
+    const TOKEN: Credential = Credential {
+        setting: "some.token",
+        remedy: "make one",
+    };
+
     #[test]
-    fn the_demo_file_turns_on_demo_mode_and_sets_every_credential() {
-        let demo = Settings::demo().unwrap();
+    fn the_demo_file_turns_on_demo_mode_and_its_values_are_known() {
+        let demo = Settings::<IgnoredAny>::demo().unwrap();
         assert!(demo.demo);
-        assert_eq!(demo.require(&Credential::ALL), Ok(()));
-        assert_eq!(DEMO_VALUES.len(), Credential::ALL.len());
+        assert!(DEMO_VALUES.contains(&"demo-admin-token".to_owned()));
+        let value = SecretString::from("demo-admin-token");
+        assert_eq!(demo.require(&[TOKEN.set_to(&value)]), Ok(()));
     }
 
     #[test]
     fn a_demo_value_is_refused_under_any_setting_outside_demo_mode() {
-        let mut settings = Settings::demo().unwrap();
+        let mut settings = Settings::<IgnoredAny>::demo().unwrap();
         settings.demo = false;
-        settings.admin.api_token = settings.intake.tokens["demo"].clone();
+        let value = SecretString::from("demo-intake-token");
         assert_eq!(
-            settings.require(&[Credential::AdminApiToken]),
+            settings.require(&[TOKEN.set_to(&value)]),
             Err(CredentialError::DemoValue {
-                setting: "admin.api_token".into(),
-                credential: Credential::AdminApiToken,
+                setting: "some.token".into(),
+                remedy: "make one",
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_family_names_its_setting() {
+        let settings = Settings::<IgnoredAny>::demo().unwrap();
+        let none = CredentialValues {
+            credential: TOKEN,
+            values: Vec::new(),
+        };
+        assert_eq!(
+            settings.require(&[none]),
+            Err(CredentialError::Missing {
+                setting: "some.token".into(),
+                remedy: "make one",
             })
         );
     }

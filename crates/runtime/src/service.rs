@@ -14,6 +14,7 @@ use std::{
 
 use axum::Router;
 use futures_util::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered};
+use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use tokio::{
     net::TcpListener,
@@ -52,7 +53,11 @@ pub enum StartupError {
 /// A service as `main` sees it: built from settings, then run until told to stop.
 pub trait Service: Sized + Send {
     const NAME: &'static str;
-    fn build(settings: Settings) -> impl Future<Output = Result<Self, StartupError>> + Send;
+    /// Its own sections of the configuration, read beside the common ones; no other's.
+    type Sections: DeserializeOwned + Send;
+    fn build(
+        settings: Settings<Self::Sections>,
+    ) -> impl Future<Output = Result<Self, StartupError>> + Send;
     /// Where its HTTP server listens (tests bind port 0 and ask).
     fn local_addr(&self) -> SocketAddr;
     /// Runs until `shutdown`, or until one of its background tasks dies: then it stops the
@@ -72,7 +77,7 @@ pub struct TaskDied {
 
 /// The whole of a service's `main`.
 pub async fn main<S: Service>() -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match Settings::<S::Sections>::load() {
         Ok(settings) => settings,
         Err(error) => return fail(S::NAME, &error),
     };
@@ -112,7 +117,7 @@ pub struct Infrastructure {
 
 impl Infrastructure {
     /// Connects, migrates, and declares the RabbitMQ topology.
-    pub async fn connect(settings: &Settings, service: &str) -> Result<Self, StartupError> {
+    pub async fn connect<T>(settings: &Settings<T>, service: &str) -> Result<Self, StartupError> {
         let pool = db::connect_and_migrate(&settings.database).await?;
         let broker = Broker::connect(settings.amqp.url.clone(), service).await?;
         topology::declare(&broker.channel().await?).await?;

@@ -2,10 +2,10 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, middleware};
 use lockbridge_remotelock::{
-    OAuthClient, RemoteLockClient, TokenManager, Urgency, Work, crypto::TokenCipher,
+    OAuthClient, RemoteLockClient, RemoteLockSettings, TokenManager, Urgency, Work,
+    crypto::TokenCipher,
 };
 use lockbridge_runtime::{
-    configuration::{Credential, RemoteLockSettings, Settings},
     service::{Infrastructure, Server, Service, StartupError, TaskDied},
     telemetry::error_chain,
 };
@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{ApiToken, require_api_token},
-    authorization, bookings, failures, links, locks, spaces,
+    authorization, bookings,
+    configuration::{API_TOKEN, Sections, Settings},
+    failures, links, locks, spaces,
 };
 
 /// The API's bodies are a couple of ids; anything bigger is a mistake.
@@ -46,17 +48,21 @@ pub struct Application {
 impl Service for Application {
     const NAME: &'static str = "admin";
 
+    type Sections = Sections;
+
     async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let Sections { admin, remotelock } = &settings.own;
+        let [client_secret, encryption_key] = remotelock.credentials();
         settings.require(&[
-            Credential::AdminApiToken,
-            Credential::RemoteLockClientSecret,
-            Credential::TokenEncryptionKey,
+            API_TOKEN.set_to(&admin.api_token),
+            client_secret,
+            encryption_key,
         ])?;
-        let api_token = ApiToken::new(settings.admin.api_token.clone())
+        let api_token = ApiToken::new(admin.api_token.clone())
             .ok_or_else(|| StartupError::Invalid("admin.api_token must not be empty".into()))?;
-        let callback_path = callback_path(&settings.remotelock)?;
+        let callback_path = callback_path(remotelock)?;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
-        let state = remotelock_state(infrastructure.pool.clone(), &settings.remotelock)?;
+        let state = remotelock_state(infrastructure.pool.clone(), remotelock)?;
         let api = Router::new()
             .merge(authorization::routes())
             .merge(locks::routes())
@@ -73,7 +79,7 @@ impl Service for Application {
         let router = api.merge(authorization::callback_routes(&callback_path));
         let router = lockbridge_http::api_layers(router, MAX_BODY_BYTES).with_state(state);
         Ok(Self {
-            server: Server::bind(infrastructure, settings.admin.listen).await?,
+            server: Server::bind(infrastructure, admin.listen).await?,
             router,
         })
     }

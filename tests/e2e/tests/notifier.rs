@@ -13,7 +13,6 @@ use lockbridge_domain::{
 use lockbridge_e2e::{Mailbox, Script, ScriptedRelay, TestBroker, TestDatabase, mailbox, services};
 use lockbridge_runtime::{
     amqp::{Broker, OutgoingMessage, Publisher, topology},
-    configuration::Settings,
     service::Service,
 };
 use lockbridge_work::failures::{self, FailureKind, Report, RetryWith};
@@ -60,11 +59,11 @@ impl Harness {
         }
     }
 
-    fn settings(&self, smtp_url: String) -> Settings {
+    fn settings(&self, smtp_url: String) -> notifier::Settings {
         self.settings_with(smtp_url, &self.staff)
     }
 
-    fn settings_with(&self, smtp_url: String, alert_recipients: &str) -> Settings {
+    fn settings_with(&self, smtp_url: String, alert_recipients: &str) -> notifier::Settings {
         services::settings(&[
             ("database.url", self.db.url.clone()),
             ("amqp.url", self.broker.url.clone()),

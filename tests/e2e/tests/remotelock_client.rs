@@ -7,11 +7,11 @@ use chrono::{DateTime, DurationRound, Utc};
 use futures_util::future::join_all;
 use lockbridge_domain::{BookingWindow, GuestId, LockId, LockLocalWindow, Pin, TimeZone};
 use lockbridge_e2e::TestDatabase;
+use lockbridge_remotelock::RemoteLockSettings;
 use lockbridge_remotelock::{
     GuestStatus, GuestUpdate, NewAccessGuest, NotAuthorized, OAuthClient, RemoteLockClient,
     RemoteLockError, TokenManager, TokenSet, Urgency, Work, crypto::TokenCipher,
 };
-use lockbridge_runtime::configuration::RemoteLockSettings;
 use remotelock_sim::{Fault, FaultKind, Method, PersonStatus, SimConfig, SimHandle, Simulator};
 use secrecy::ExposeSecret;
 
