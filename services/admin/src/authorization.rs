@@ -14,13 +14,12 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use lockbridge_shared::{
+use lockbridge_http::{html, problem::Problem};
+use lockbridge_remotelock::{Account, RemoteLockError, TokenSet};
+use lockbridge_runtime::{jobs, telemetry::error_chain};
+use lockbridge_work::{
     failures::{self, FailureKind},
-    html, jobs,
-    problem::Problem,
     provisioning,
-    remotelock::{Account, RemoteLockError, TokenSet},
-    telemetry::error_chain,
 };
 use rand::{RngCore, rngs::OsRng};
 use serde::{Deserialize, Serialize};

@@ -9,15 +9,12 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, NaiveDateTime, Utc};
-use lockbridge_shared::{
-    domain::{
-        BookingId, BookingStatus, BookingWindow, GuestId, LockId, Patron, PinState, PinValidity,
-        SpaceId, TimeZone,
-    },
-    input::path_id,
-    problem::Problem,
-    provisioning,
+use lockbridge_domain::{
+    BookingId, BookingStatus, BookingWindow, GuestId, LockId, Patron, PinState, PinValidity,
+    SpaceId, TimeZone,
 };
+use lockbridge_http::{input::path_id, problem::Problem};
+use lockbridge_work::provisioning;
 use serde::Serialize;
 use sqlx::PgExecutor;
 use url::Url;

@@ -7,10 +7,8 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use lockbridge_shared::{
-    failures::{self, Failure, Retry},
-    problem::Problem,
-};
+use lockbridge_http::problem::Problem;
+use lockbridge_work::failures::{self, Failure, Retry};
 use serde::Serialize;
 
 use crate::startup::AppState;

@@ -4,10 +4,12 @@
 mod auth;
 mod authorization;
 mod bookings;
+pub mod configuration;
 mod failures;
 mod links;
 mod locks;
 mod spaces;
 mod startup;
 
+pub use configuration::{Sections, Settings};
 pub use startup::Application;

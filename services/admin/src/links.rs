@@ -9,13 +9,13 @@ use axum::{
     routing::{delete, post},
 };
 use chrono::{DateTime, Utc};
-use lockbridge_shared::{
-    domain::{BookingId, BookingWindow, LockId, SpaceId, SpaceKind},
+use lockbridge_domain::{BookingId, BookingWindow, LockId, SpaceId, SpaceKind};
+use lockbridge_http::{
     input::{Fields, JsonObject, path_id},
     problem::Problem,
-    provisioning,
-    remotelock::RemoteLockError,
 };
+use lockbridge_remotelock::RemoteLockError;
+use lockbridge_work::provisioning;
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 

@@ -4,12 +4,10 @@ use std::collections::HashMap;
 
 use axum::{Json, Router, extract::State, routing::get};
 use chrono::{DateTime, Utc};
-use lockbridge_shared::{
-    domain::{LockId, SpaceId, TimeZone},
-    problem::Problem,
-    remotelock::{DeviceType, Location, RemoteLockError, RemoteLockLocationId},
-    telemetry::error_chain,
-};
+use lockbridge_domain::{LockId, SpaceId, TimeZone};
+use lockbridge_http::problem::Problem;
+use lockbridge_remotelock::{DeviceType, Location, RemoteLockError, RemoteLockLocationId};
+use lockbridge_runtime::telemetry::error_chain;
 use serde::Serialize;
 
 use crate::startup::AppState;

@@ -7,10 +7,8 @@ use axum::{
     routing::get,
 };
 use chrono::{DateTime, Utc};
-use lockbridge_shared::{
-    domain::{CategoryId, LocationId, LockId, SpaceId, SpaceKind, TimeZone},
-    problem::Problem,
-};
+use lockbridge_domain::{CategoryId, LocationId, LockId, SpaceId, SpaceKind, TimeZone};
+use lockbridge_http::problem::Problem;
 use serde::{Deserialize, Serialize};
 
 use crate::startup::AppState;

@@ -1,11 +1,12 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, middleware};
-use lockbridge_shared::{
-    configuration::{Credential, RemoteLockSettings, Settings},
+use lockbridge_remotelock::{
+    OAuthClient, RemoteLockClient, RemoteLockSettings, TokenManager, Urgency, Work,
     crypto::TokenCipher,
-    remotelock::{OAuthClient, RemoteLockClient, TokenManager, Urgency, Work},
-    service::{self, Infrastructure, Server, Service, StartupError, TaskDied},
+};
+use lockbridge_runtime::{
+    service::{Infrastructure, Server, Service, StartupError, TaskDied},
     telemetry::error_chain,
 };
 use sqlx::PgPool;
@@ -13,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{ApiToken, require_api_token},
-    authorization, bookings, failures, links, locks, spaces,
+    authorization, bookings,
+    configuration::{API_TOKEN, Sections, Settings},
+    failures, links, locks, spaces,
 };
 
 /// The API's bodies are a couple of ids; anything bigger is a mistake.
@@ -45,17 +48,21 @@ pub struct Application {
 impl Service for Application {
     const NAME: &'static str = "admin";
 
+    type Sections = Sections;
+
     async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let Sections { admin, remotelock } = &settings.own;
+        let [client_secret, encryption_key] = remotelock.credentials();
         settings.require(&[
-            Credential::AdminApiToken,
-            Credential::RemoteLockClientSecret,
-            Credential::TokenEncryptionKey,
+            API_TOKEN.set_to(&admin.api_token),
+            client_secret,
+            encryption_key,
         ])?;
-        let api_token = ApiToken::new(settings.admin.api_token.clone())
+        let api_token = ApiToken::new(admin.api_token.clone())
             .ok_or_else(|| StartupError::Invalid("admin.api_token must not be empty".into()))?;
-        let callback_path = callback_path(&settings.remotelock)?;
+        let callback_path = callback_path(remotelock)?;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
-        let state = remotelock_state(infrastructure.pool.clone(), &settings.remotelock)?;
+        let state = remotelock_state(infrastructure.pool.clone(), remotelock)?;
         let api = Router::new()
             .merge(authorization::routes())
             .merge(locks::routes())
@@ -70,9 +77,9 @@ impl Service for Application {
         // The browser lands on the callback from RemoteLock: it carries no bearer token, the
         // OAuth `state` authenticates it.
         let router = api.merge(authorization::callback_routes(&callback_path));
-        let router = service::api_layers(router, MAX_BODY_BYTES).with_state(state);
+        let router = lockbridge_http::api_layers(router, MAX_BODY_BYTES).with_state(state);
         Ok(Self {
-            server: Server::bind(infrastructure, settings.admin.listen).await?,
+            server: Server::bind(infrastructure, admin.listen).await?,
             router,
         })
     }

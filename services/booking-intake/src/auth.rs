@@ -7,7 +7,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use lockbridge_shared::{
+use lockbridge_http::{
     auth::{bearer_token, token_matches},
     problem::Problem,
 };

@@ -7,16 +7,15 @@ use axum::{
     routing::put,
 };
 use chrono::{DateTime, Utc};
-use lockbridge_shared::{
-    domain::{
-        BookingId, BookingStatus, BookingWindow, LocationId, Patron, PinState, SpaceId, TimeZone,
-    },
+use lockbridge_domain::{
+    BookingId, BookingStatus, BookingWindow, LocationId, Patron, PinState, SpaceId, TimeZone,
     events::{BookingData, Envelope, EventType},
-    input::{Fields, JsonObject, MAX_NAME_LEN, path_id},
-    outbox,
-    problem::Problem,
-    wakeup::Channel,
 };
+use lockbridge_http::{
+    input::{Fields, JsonObject, MAX_NAME_LEN, path_id},
+    problem::Problem,
+};
+use lockbridge_runtime::{outbox, wakeup::Channel};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgExecutor, Postgres, Transaction, types::Json as Jsonb};

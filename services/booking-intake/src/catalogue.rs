@@ -6,8 +6,8 @@ use axum::{
     http::StatusCode,
     routing::put,
 };
-use lockbridge_shared::{
-    domain::{CategoryId, LocationId, SpaceId, SpaceKind, TimeZone},
+use lockbridge_domain::{CategoryId, LocationId, SpaceId, SpaceKind, TimeZone};
+use lockbridge_http::{
     input::{Fields, JsonObject, MAX_NAME_LEN, path_id},
     problem::Problem,
 };

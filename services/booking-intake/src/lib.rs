@@ -4,8 +4,10 @@
 mod auth;
 mod bookings;
 mod catalogue;
+pub mod configuration;
 mod startup;
 
+pub use configuration::{Sections, Settings};
 pub use startup::Application;
 
 /// The producer name of this service's outbox rows.

@@ -1,14 +1,17 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, middleware};
-use lockbridge_shared::{
-    configuration::{Credential, Settings},
+use lockbridge_runtime::{
     outbox::Relay,
-    service::{self, Infrastructure, Server, Service, StartupError, TaskDied},
+    service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{auth::SourceTokens, bookings, catalogue};
+use crate::{
+    auth::SourceTokens,
+    bookings, catalogue,
+    configuration::{Sections, Settings},
+};
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -23,10 +26,13 @@ pub struct Application {
 impl Service for Application {
     const NAME: &'static str = "booking-intake";
 
+    type Sections = Sections;
+
     async fn build(settings: Settings) -> Result<Self, StartupError> {
-        settings.require(&[Credential::IntakeTokens])?;
+        let intake = &settings.own.intake;
+        settings.require(&[intake.source_tokens()])?;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
-        let tokens = Arc::new(SourceTokens::new(&settings.intake.tokens));
+        let tokens = Arc::new(SourceTokens::new(&intake.tokens));
         let state = AppState {
             pool: infrastructure.pool.clone(),
         };
@@ -37,9 +43,9 @@ impl Service for Application {
                 tokens,
                 crate::auth::require_source,
             ));
-        let router = service::api_layers(router, settings.intake.max_body_bytes).with_state(state);
+        let router = lockbridge_http::api_layers(router, intake.max_body_bytes).with_state(state);
         Ok(Self {
-            server: Server::bind(infrastructure, settings.intake.listen).await?,
+            server: Server::bind(infrastructure, intake.listen).await?,
             router,
         })
     }

@@ -48,9 +48,23 @@ fn an_unreachable_database_is_named() {
 
 #[test]
 fn a_malformed_setting_is_named() {
-    let (code, stderr) = start_with(&[("LOCKBRIDGE__PROVISIONER__PIN_DIGITS", "six")]);
+    let (code, stderr) = start_with(&[("LOCKBRIDGE__INTAKE__MAX_BODY_BYTES", "lots")]);
     assert_eq!(code, Some(1));
-    assert_one_sentence(&stderr, "pin_digits");
+    assert_one_sentence(&stderr, "intake.max_body_bytes");
+}
+
+#[test]
+fn another_services_setting_is_not_read() {
+    // Past the configuration, booking-intake stops at the database instead (port 1: refused).
+    let (code, stderr) = start_with(&[
+        ("LOCKBRIDGE__PROVISIONER__CONCURRENCY", "lots"),
+        (
+            "LOCKBRIDGE__DATABASE__URL",
+            "postgres://postgres@127.0.0.1:1/lockbridge",
+        ),
+    ]);
+    assert_eq!(code, Some(1));
+    assert_one_sentence(&stderr, "database.url");
 }
 
 #[test]

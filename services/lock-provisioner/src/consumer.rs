@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use lockbridge_shared::{
+use lockbridge_domain::{BookingId, BookingWindow, events::BookingData};
+use lockbridge_runtime::{
     amqp::{Delivery, Handler, HandlerError, decode_envelope},
     db::claim_event,
-    domain::{BookingId, BookingWindow},
-    events::BookingData,
-    jobs, provisioning,
+    jobs,
 };
+use lockbridge_work::provisioning;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::{

@@ -4,6 +4,7 @@
 //! acknowledges. The job reconciles RemoteLock with the booking as currently stored, so
 //! duplicate or out-of-order events cannot move a PIN backwards, and retries survive restarts.
 
+pub mod configuration;
 mod consumer;
 mod lock_zones;
 mod pin_choice;
@@ -13,6 +14,7 @@ mod startup;
 mod store;
 mod sync_failures;
 
+pub use configuration::{Sections, Settings};
 pub use startup::Application;
 
 /// The producer name of this service's outbox rows, and its consumer name for deduplication.

@@ -6,10 +6,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lockbridge_shared::{
-    domain::{LockId, TimeZone},
-    remotelock::{RemoteLockError, Work},
-};
+use lockbridge_domain::{LockId, TimeZone};
+use lockbridge_remotelock::{RemoteLockError, Work};
 use tokio::sync::Mutex;
 
 const TTL: Duration = Duration::from_secs(3600);

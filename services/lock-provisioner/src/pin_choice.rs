@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use lockbridge_shared::domain::{BookingId, LockId, Pin};
+use lockbridge_domain::{BookingId, LockId, Pin};
 use sqlx::{Postgres, Transaction};
 
 use crate::store;

@@ -5,10 +5,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lockbridge_shared::{
-    domain::{BookingStatus, PinState, PinValidity},
-    remotelock::Urgency,
-};
+use lockbridge_domain::{BookingStatus, PinState, PinValidity};
+use lockbridge_remotelock::Urgency;
 
 use crate::store::{Booking, LinkedLock, PinRecord};
 
@@ -131,7 +129,7 @@ fn record_once(record: Option<&PinRecord>, state: PinState, detail: &'static str
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone as _;
-    use lockbridge_shared::domain::{BookingId, BookingWindow, LockId, Patron, SpaceId};
+    use lockbridge_domain::{BookingId, BookingWindow, LockId, Patron, SpaceId};
 
     use super::*;
 
@@ -167,7 +165,7 @@ mod tests {
             lock_id: Some(LockId::parse("lock-1").unwrap()),
             guest_name: Some("Ada · b-1".into()),
             create_requested_at: None,
-            guest_id: guest.then(|| lockbridge_shared::domain::GuestId::parse("g-1").unwrap()),
+            guest_id: guest.then(|| lockbridge_domain::GuestId::parse("g-1").unwrap()),
             pin: Some("4829".into()),
             pin_version: 1,
             valid_from: Some(at(14)),

@@ -4,20 +4,22 @@
 use std::{collections::HashSet, time::Duration};
 
 use chrono::Utc;
-use lockbridge_shared::{
-    domain::{
-        BookingId, BookingStatus, GuestId, LockId, LockLocalWindow, Pin, PinState, PinValidity,
-    },
+use lockbridge_domain::{
+    BookingId, BookingStatus, GuestId, LockId, LockLocalWindow, Pin, PinState, PinValidity,
     events::{Envelope, EventType, PinFailedData, PinIssuedData, PinReason, PinRevokedData},
-    failures::{self, FailureKind, Report, RetryWith},
+};
+use lockbridge_remotelock::{
+    Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError, Work,
+};
+use lockbridge_runtime::{
     jobs::{Escalation, Job, JobError, JobHandler},
     outbox,
-    provisioning::{self, ProvisionJob},
-    remotelock::{
-        Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError, Work,
-    },
     telemetry::error_chain,
     wakeup::Channel,
+};
+use lockbridge_work::{
+    failures::{self, FailureKind, Report, RetryWith},
+    provisioning::{self, ProvisionJob},
 };
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;

@@ -1,19 +1,21 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
-use lockbridge_shared::{
+use lockbridge_remotelock::{OAuthClient, RemoteLockClient, TokenManager, crypto::TokenCipher};
+use lockbridge_runtime::{
     amqp::{Consumer, topology::PROVISIONER_BOOKINGS},
-    configuration::{Credential, Settings},
-    crypto::TokenCipher,
     jobs::{RetryPolicy, Worker},
     outbox::Relay,
-    remotelock::{OAuthClient, RemoteLockClient, TokenManager},
     service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    consumer::BookingEvents, lock_zones::LockZones, pin_choice::PinChooser, reconcile::Provisioner,
+    configuration::{Sections, Settings},
+    consumer::BookingEvents,
+    lock_zones::LockZones,
+    pin_choice::PinChooser,
+    reconcile::Provisioner,
     sync_failures::SyncFailures,
 };
 
@@ -31,34 +33,38 @@ const LEASE: Duration = Duration::from_secs(120);
 impl Service for Application {
     const NAME: &'static str = "lock-provisioner";
 
+    type Sections = Sections;
+
     async fn build(settings: Settings) -> Result<Self, StartupError> {
-        settings.require(&[
-            Credential::RemoteLockClientSecret,
-            Credential::TokenEncryptionKey,
-        ])?;
-        let cipher = TokenCipher::new(&settings.remotelock.token_encryption_key)
+        let Sections {
+            remotelock,
+            provisioner: provisioning,
+            sync,
+        } = &settings.own;
+        settings.require(&remotelock.credentials())?;
+        let cipher = TokenCipher::new(&remotelock.token_encryption_key)
             .map_err(|e| StartupError::Invalid(e.to_string()))?;
-        let oauth = OAuthClient::new(&settings.remotelock)
-            .map_err(|e| StartupError::Invalid(e.to_string()))?;
+        let oauth =
+            OAuthClient::new(remotelock).map_err(|e| StartupError::Invalid(e.to_string()))?;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
         let tokens = TokenManager::new(infrastructure.pool.clone(), cipher, oauth);
-        let client = RemoteLockClient::new(&settings.remotelock, tokens)
+        let client = RemoteLockClient::new(remotelock, tokens)
             .map_err(|e| StartupError::Invalid(e.to_string()))?;
-        let server = Server::bind(infrastructure, settings.provisioner.listen).await?;
+        let server = Server::bind(infrastructure, provisioning.listen).await?;
         let sync_failures = SyncFailures {
             pool: server.infrastructure.pool.clone(),
             client: client.clone(),
-            every: settings.sync.poll_interval,
+            every: sync.poll_interval,
         };
         let provisioner = Provisioner {
             pool: server.infrastructure.pool.clone(),
             zones: LockZones::default(),
             client,
-            lead_time: settings.provisioner.lead_time,
-            grace: settings.provisioner.grace,
-            urgent_within: settings.provisioner.urgent_within,
+            lead_time: provisioning.lead_time,
+            grace: provisioning.grace,
+            urgent_within: provisioning.urgent_within,
             pins: PinChooser {
-                digits: usize::from(settings.provisioner.pin_digits),
+                digits: usize::from(provisioning.pin_digits),
             },
         };
         Ok(Self {
@@ -66,7 +72,7 @@ impl Service for Application {
             provisioner,
             sync_failures,
             prefetch: settings.amqp.prefetch,
-            concurrency: settings.provisioner.concurrency,
+            concurrency: provisioning.concurrency,
         })
     }
 

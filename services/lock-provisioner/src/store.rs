@@ -2,7 +2,7 @@
 //! the booking's PIN record, which this service owns.
 
 use chrono::{DateTime, Utc};
-use lockbridge_shared::domain::{
+use lockbridge_domain::{
     AccessId, BookingId, BookingStatus, BookingWindow, GuestId, LockId, Patron, Pin, PinState,
     PinValidity, SpaceId, TimeZone,
 };

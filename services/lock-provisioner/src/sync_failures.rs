@@ -7,13 +7,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lockbridge_shared::{
-    db::claim_event,
-    domain::{BookingId, BookingWindow, PinState},
-    provisioning,
-    remotelock::{Event, RemoteLockClient, RemoteLockError, Urgency},
-    telemetry::error_chain,
-};
+use lockbridge_domain::{BookingId, BookingWindow, PinState};
+use lockbridge_remotelock::{Event, RemoteLockClient, RemoteLockError, Urgency};
+use lockbridge_runtime::{db::claim_event, telemetry::error_chain};
+use lockbridge_work::provisioning;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;

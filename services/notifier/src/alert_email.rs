@@ -3,11 +3,9 @@
 //! and says what to do; it never shows a PIN (nothing it is given holds one).
 
 use chrono::{DateTime, Utc};
-use lockbridge_shared::{
-    domain::{BookingId, TimeZone},
-    failures::FailureKind,
-    html::escape,
-};
+use lockbridge_domain::{BookingId, TimeZone};
+use lockbridge_http::html::escape;
+use lockbridge_work::failures::FailureKind;
 
 /// What an alert is rendered from.
 pub struct Alert {

@@ -8,12 +8,12 @@ use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, MultiPart},
 };
-use lockbridge_shared::{
-    domain::{BookingId, BookingStatus, TimeZone},
-    failures::{ALERT_QUEUE, AlertJob, FailureKind},
+use lockbridge_domain::{BookingId, BookingStatus, TimeZone};
+use lockbridge_runtime::{
     jobs::{Escalation, Job, JobError, JobHandler},
     telemetry::error_chain,
 };
+use lockbridge_work::failures::{ALERT_QUEUE, AlertJob, FailureKind};
 use sqlx::PgPool;
 
 use crate::{

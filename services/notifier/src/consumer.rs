@@ -3,10 +3,10 @@
 //! that is down is the job worker's business, not the broker's. `pin.failed` and `pin.revoked`
 //! are only logged: staff are emailed from the failure the provisioner opens (see `alerts`).
 
-use lockbridge_shared::{
+use lockbridge_domain::events::{Envelope, EventType, PinFailedData, PinRevokedData};
+use lockbridge_runtime::{
     amqp::{Delivery, Handler, HandlerError, decode_envelope, event_type},
     db::claim_event,
-    events::{Envelope, EventType, PinFailedData, PinRevokedData},
     jobs::{self, JobHandler, OnConflict},
     wakeup::Channel,
 };

@@ -3,11 +3,11 @@
 //! location, and the zone is named.
 
 use chrono::{DateTime, NaiveDateTime, Offset, Utc};
-use lockbridge_shared::{
-    domain::TimeZone,
+use lockbridge_domain::{
+    TimeZone,
     events::{PinIssuedData, PinReason},
-    html::escape,
 };
+use lockbridge_http::html::escape;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinEmail {
@@ -216,7 +216,7 @@ Enter the PIN on the keypad by the door. Please keep it to yourself.
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDateTime;
-    use lockbridge_shared::domain::{BookingId, LockId, Patron, Pin, SpaceId};
+    use lockbridge_domain::{BookingId, LockId, Patron, Pin, SpaceId};
 
     use super::*;
 

@@ -6,12 +6,14 @@
 
 mod alert_email;
 mod alerts;
+pub mod configuration;
 mod consumer;
 mod email;
 mod relay;
 mod sender;
 mod startup;
 
+pub use configuration::{Sections, Settings};
 pub use startup::Application;
 
 /// The name under which this service claims events in `processed_events`.

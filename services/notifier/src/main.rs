@@ -2,5 +2,5 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    lockbridge_shared::service::main::<notifier::Application>().await
+    lockbridge_runtime::service::main::<notifier::Application>().await
 }

@@ -9,13 +9,15 @@ use lettre::{
     address::AddressError,
     message::{Mailbox, MultiPart},
 };
-use lockbridge_shared::{
-    domain::{BookingStatus, PinState},
+use lockbridge_domain::{
+    BookingStatus, PinState,
     events::{Envelope, PinIssuedData},
-    failures::{self, FailureKind, Report, RetryWith},
+};
+use lockbridge_runtime::{
     jobs::{Escalation, Job, JobError, JobHandler},
     telemetry::error_chain,
 };
+use lockbridge_work::failures::{self, FailureKind, Report, RetryWith};
 use sqlx::PgPool;
 
 use crate::{

@@ -2,16 +2,20 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 use lettre::{AsyncSmtpTransport, Tokio1Executor, message::Mailbox};
-use lockbridge_shared::{
+use lockbridge_runtime::{
     amqp::{Consumer, topology::NOTIFIER_PINS},
-    configuration::{AlertSettings, Settings, SmtpSettings},
     jobs::{RetryPolicy, Worker},
     service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use crate::{alerts::AlertSender, consumer::PinEvents, sender::PinEmailSender};
+use crate::{
+    alerts::AlertSender,
+    configuration::{AlertSettings, Sections, Settings, SmtpSettings},
+    consumer::PinEvents,
+    sender::PinEmailSender,
+};
 
 /// A job whose worker died is taken over after this. Longer than any SMTP exchange: lettre
 /// waits up to a minute per command.
@@ -27,10 +31,17 @@ pub struct Application {
 impl Service for Application {
     const NAME: &'static str = "notifier";
 
+    type Sections = Sections;
+
     async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let Sections {
+            smtp: smtp_settings,
+            notifier,
+            alerts,
+        } = &settings.own;
         // Checked first: a typo in the SMTP settings should not wait for the database.
-        let (mailer, from) = smtp(&settings.smtp)?;
-        let recipients = alert_recipients(&settings.alerts)?;
+        let (mailer, from) = smtp(smtp_settings)?;
+        let recipients = alert_recipients(alerts)?;
         if recipients.is_empty() {
             tracing::warn!(
                 "alerts.recipients is empty: failures that need a person are not emailed to staff"
@@ -63,10 +74,10 @@ impl Service for Application {
             handler: Arc::new(PinEmailSender { pool, mailer, from }),
             policy: RetryPolicy::default(),
             lease: JOB_LEASE,
-            concurrency: settings.notifier.concurrency,
+            concurrency: notifier.concurrency,
         };
         Ok(Self {
-            server: Server::bind(infrastructure, settings.notifier.listen).await?,
+            server: Server::bind(infrastructure, notifier.listen).await?,
             consumer,
             worker,
             alerts,

@@ -2,7 +2,7 @@ use secrecy::SecretString;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
 
-use lockbridge_shared::{configuration::DatabaseSettings, db};
+use lockbridge_runtime::{configuration::DatabaseSettings, db};
 
 /// A freshly created database with every migration applied.
 pub struct TestDatabase {

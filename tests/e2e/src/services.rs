@@ -1,10 +1,11 @@
 use std::net::SocketAddr;
 
-use lockbridge_shared::{
-    configuration::Settings,
+use lockbridge_runtime::{
+    configuration::{self, Settings},
     service::{Service, TaskDied},
 };
 use remotelock_sim::SimConfig;
+use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -32,14 +33,22 @@ pub fn credentials() -> [(&'static str, String); 4] {
 
 /// Builds settings from the committed defaults with the harness's credentials and `overrides`
 /// on top (dotted keys), every service listening on a free port.
-pub fn settings(overrides: &[(&str, String)]) -> Settings {
+pub fn settings<T: DeserializeOwned>(overrides: &[(&str, String)]) -> Settings<T> {
     settings_without(&[], overrides)
 }
 
 /// As [`settings`], but without the harness's credentials named in `missing` (dotted keys).
-pub fn settings_without(missing: &[&str], overrides: &[(&str, String)]) -> Settings {
-    // Not `Settings::builder()`: a local file or LOCKBRIDGE__ variables must not leak in.
-    let mut builder = Settings::defaults();
+pub fn settings_without<T: DeserializeOwned>(
+    missing: &[&str],
+    overrides: &[(&str, String)],
+) -> Settings<T> {
+    Settings::read(layers(missing, overrides)).expect("settings are valid")
+}
+
+/// The layers [`settings_without`] reads, for a test that expects them to be refused.
+pub fn layers(missing: &[&str], overrides: &[(&str, String)]) -> configuration::Layers {
+    // Not `configuration::layers()`: a local file or LOCKBRIDGE__ variables must not leak in.
+    let mut builder = configuration::defaults();
     for key in [
         "intake.listen",
         "admin.listen",
@@ -60,10 +69,6 @@ pub fn settings_without(missing: &[&str], overrides: &[(&str, String)]) -> Setti
             .expect("valid key");
     }
     builder
-        .build()
-        .expect("settings build")
-        .try_deserialize()
-        .expect("settings are valid")
 }
 
 /// A service running in-process on its own task, stopped through the same token SIGTERM uses.
@@ -73,7 +78,7 @@ pub struct Running {
     task: JoinHandle<Result<(), TaskDied>>,
 }
 
-pub async fn spawn<S: Service + 'static>(settings: Settings) -> Running {
+pub async fn spawn<S: Service + 'static>(settings: Settings<S::Sections>) -> Running {
     let service = S::build(settings)
         .await
         .unwrap_or_else(|e| panic!("{} failed to start: {e:?}", S::NAME));

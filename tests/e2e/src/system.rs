@@ -59,11 +59,13 @@ impl TestSystem {
             ("admin.listen", admin_addr.to_string()),
         ];
         overrides.extend(extra.iter().cloned());
-        let settings = || services::settings(&overrides);
-        let admin = services::spawn::<admin::Application>(settings()).await;
-        let intake = services::spawn::<booking_intake::Application>(settings()).await;
-        let provisioner = services::spawn::<lock_provisioner::Application>(settings()).await;
-        let notifier = services::spawn::<notifier::Application>(settings()).await;
+        let admin = services::spawn::<admin::Application>(services::settings(&overrides)).await;
+        let intake =
+            services::spawn::<booking_intake::Application>(services::settings(&overrides)).await;
+        let provisioner =
+            services::spawn::<lock_provisioner::Application>(services::settings(&overrides)).await;
+        let notifier =
+            services::spawn::<notifier::Application>(services::settings(&overrides)).await;
         Self {
             db,
             broker,
@@ -85,9 +87,11 @@ impl TestSystem {
 
     /// Starts another provisioner and another notifier, as a second process of each would run.
     pub async fn add_worker_processes(&mut self) {
-        let settings = || services::settings(&self.overrides);
-        let provisioner = services::spawn::<lock_provisioner::Application>(settings()).await;
-        let notifier = services::spawn::<notifier::Application>(settings()).await;
+        let provisioner =
+            services::spawn::<lock_provisioner::Application>(services::settings(&self.overrides))
+                .await;
+        let notifier =
+            services::spawn::<notifier::Application>(services::settings(&self.overrides)).await;
         self.more_workers.extend([provisioner, notifier]);
     }
 
@@ -106,7 +110,7 @@ impl TestSystem {
     /// and its access token has expired.
     pub async fn revoke_authorization_at_remotelock(&self) {
         let cipher =
-            lockbridge_shared::crypto::TokenCipher::new(&services::TOKEN_ENCRYPTION_KEY.into())
+            lockbridge_remotelock::crypto::TokenCipher::new(&services::TOKEN_ENCRYPTION_KEY.into())
                 .expect("the test key is valid");
         sqlx::query(
             "UPDATE remotelock_authorization SET refresh_token_enc = $1, access_expires_at = now()",

@@ -7,7 +7,7 @@ use lapin::{
     options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
     types::FieldTable,
 };
-use lockbridge_shared::amqp::Broker;
+use lockbridge_runtime::amqp::Broker;
 
 /// Listens to everything published on an exchange, through a private queue bound with `#`,
 /// so tests see the events exactly as other systems would.
@@ -22,7 +22,7 @@ impl Tap {
             .await
             .expect("connect tap");
         let channel = broker.channel().await.expect("tap channel");
-        lockbridge_shared::amqp::topology::declare(&channel)
+        lockbridge_runtime::amqp::topology::declare(&channel)
             .await
             .expect("declare topology");
         let queue = channel

@@ -7,7 +7,7 @@ use lockbridge_e2e::{
     admin_api::{self, API_TOKEN, AdminClient, CALLBACK_PATH},
     services::{Running, TOKEN_ENCRYPTION_KEY},
 };
-use lockbridge_shared::crypto::TokenCipher;
+use lockbridge_remotelock::crypto::TokenCipher;
 use remotelock_sim::SimHandle;
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};

@@ -6,7 +6,11 @@ use lockbridge_e2e::{
     TestBroker, TestDatabase,
     services::{self, credentials, settings, settings_without},
 };
-use lockbridge_shared::{configuration::Settings, service::Service};
+use lockbridge_runtime::{
+    configuration::{self, Settings},
+    service::Service,
+    telemetry::error_chain,
+};
 use secrecy::ExposeSecret;
 
 /// The credentials each service uses, as the harness names them.
@@ -27,7 +31,7 @@ const NOTIFIER: &[&str] = &[];
 const NO_DATABASE: &str = "postgres://postgres@127.0.0.1:1/none";
 
 /// Why `S` refuses to start with `settings` (the sentence after "<service> cannot start:").
-async fn refusal<S: Service>(settings: Settings) -> String {
+async fn refusal<S: Service>(settings: Settings<S::Sections>) -> String {
     match S::build(settings).await {
         Ok(_) => panic!("{} started", S::NAME),
         Err(error) => error.to_string(),
@@ -36,12 +40,13 @@ async fn refusal<S: Service>(settings: Settings) -> String {
 
 /// The demo's value for the harness's credential `setting`.
 fn demo_value(setting: &str) -> String {
-    let demo = Settings::demo().expect("the demo's settings are valid");
+    let intake = booking_intake::Settings::demo().expect("the demo's settings are valid");
+    let admin = admin::Settings::demo().expect("the demo's settings are valid");
     let value = match setting {
-        "intake.tokens.libcal" => &demo.intake.tokens["demo"],
-        "admin.api_token" => &demo.admin.api_token,
-        "remotelock.client_secret" => &demo.remotelock.client_secret,
-        "remotelock.token_encryption_key" => &demo.remotelock.token_encryption_key,
+        "intake.tokens.libcal" => &intake.own.intake.tokens["demo"],
+        "admin.api_token" => &admin.own.admin.api_token,
+        "remotelock.client_secret" => &admin.own.remotelock.client_secret,
+        "remotelock.token_encryption_key" => &admin.own.remotelock.token_encryption_key,
         other => panic!("the demo has no {other}"),
     };
     value.expose_secret().to_owned()
@@ -189,7 +194,7 @@ async fn each_service_starts_without_the_credentials_it_does_not_use() {
 
 #[test]
 fn the_committed_defaults_hold_no_credential() {
-    let defaults = Settings::defaults()
+    let defaults = configuration::defaults()
         .build()
         .expect("config/default.toml readable");
     for setting in [
@@ -202,15 +207,36 @@ fn the_committed_defaults_hold_no_credential() {
     }
     let tokens = defaults.get_table("intake.tokens").unwrap_or_default();
     assert!(tokens.is_empty(), "config/default.toml sets intake.tokens");
-    // …and the rest of the settings still parse without them.
-    let settings: Settings = defaults.try_deserialize().expect("defaults are valid");
-    assert!(!settings.demo, "the defaults turn on demo mode");
+    // …and each service's settings still parse without them.
+    let intake =
+        booking_intake::Settings::read(configuration::defaults()).expect("defaults are valid");
+    assert!(!intake.demo, "the defaults turn on demo mode");
+    admin::Settings::read(configuration::defaults()).expect("defaults are valid");
+    lock_provisioner::Settings::read(configuration::defaults()).expect("defaults are valid");
+    notifier::Settings::read(configuration::defaults()).expect("defaults are valid");
+}
+
+/// Each service parses only its own sections: a mistake in one stops that service alone.
+#[tokio::test]
+async fn a_bad_setting_stops_only_the_service_that_reads_it() {
+    let bad = [("provisioner.concurrency", "lots".to_owned())];
+    starts::<booking_intake::Application>(&[], &bad).await;
+    starts::<notifier::Application>(&[], &bad).await;
+    let refused = lock_provisioner::Settings::read(services::layers(&[], &bad))
+        .expect_err("the provisioner reads provisioner.concurrency");
+    let sentence = error_chain(&refused);
+    assert!(sentence.contains("provisioner.concurrency"), "{sentence}");
 }
 
 #[test]
 fn debug_output_never_shows_a_credential() {
-    let demo = Settings::demo().expect("the demo's settings are valid");
-    let shown = format!("{:?} {demo:?}", services::settings(&[]));
+    let demo = admin::Settings::demo().expect("the demo's settings are valid");
+    let intake = booking_intake::Settings::demo().expect("the demo's settings are valid");
+    let shown = format!(
+        "{:?} {:?} {demo:?} {intake:?}",
+        services::settings::<admin::Sections>(&[]),
+        services::settings::<booking_intake::Sections>(&[]),
+    );
     let harness = credentials().map(|(_, value)| value);
     let demo_values = ADMIN
         .iter()

@@ -8,7 +8,7 @@ use std::{
 };
 
 use lockbridge_e2e::TestBroker;
-use lockbridge_shared::amqp::{
+use lockbridge_runtime::amqp::{
     Broker, Consumer, Delivery, Handler, HandlerError, OutgoingMessage, Publisher,
     topology::{self, PROVISIONER_BOOKINGS},
 };

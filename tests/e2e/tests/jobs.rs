@@ -11,7 +11,7 @@ use std::{
 };
 
 use lockbridge_e2e::TestDatabase;
-use lockbridge_shared::{
+use lockbridge_runtime::{
     jobs::{
         self, Escalation, Job, JobError, JobHandler, OnConflict, RetryPolicy, Retrying, Worker,
     },

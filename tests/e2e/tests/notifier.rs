@@ -6,15 +6,16 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use lockbridge_e2e::{Mailbox, Script, ScriptedRelay, TestBroker, TestDatabase, mailbox, services};
-use lockbridge_shared::{
-    amqp::{Broker, OutgoingMessage, Publisher, topology},
-    configuration::Settings,
-    domain::{BookingId, LockId, Patron, Pin, SpaceId},
+use lockbridge_domain::{
+    BookingId, LockId, Patron, Pin, SpaceId,
     events::{Envelope, EventType, PINS_EXCHANGE, PinIssuedData, PinReason},
-    failures::{self, FailureKind, Report, RetryWith},
+};
+use lockbridge_e2e::{Mailbox, Script, ScriptedRelay, TestBroker, TestDatabase, mailbox, services};
+use lockbridge_runtime::{
+    amqp::{Broker, OutgoingMessage, Publisher, topology},
     service::Service,
 };
+use lockbridge_work::failures::{self, FailureKind, Report, RetryWith};
 use notifier::Application;
 use uuid::Uuid;
 
@@ -58,11 +59,11 @@ impl Harness {
         }
     }
 
-    fn settings(&self, smtp_url: String) -> Settings {
+    fn settings(&self, smtp_url: String) -> notifier::Settings {
         self.settings_with(smtp_url, &self.staff)
     }
 
-    fn settings_with(&self, smtp_url: String, alert_recipients: &str) -> Settings {
+    fn settings_with(&self, smtp_url: String, alert_recipients: &str) -> notifier::Settings {
         services::settings(&[
             ("database.url", self.db.url.clone()),
             ("amqp.url", self.broker.url.clone()),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lockbridge_e2e::{TestBroker, TestDatabase};
-use lockbridge_shared::{
+use lockbridge_runtime::{
     amqp::{Broker, topology},
     outbox::Relay,
 };

@@ -75,7 +75,7 @@ async fn a_confirmed_booking_gets_one_guest_on_its_lock_and_one_email_with_that_
 
 #[tokio::test]
 async fn the_same_event_delivered_twice_makes_one_guest_and_one_email() {
-    use lockbridge_shared::amqp::{Broker, OutgoingMessage, Publisher};
+    use lockbridge_runtime::amqp::{Broker, OutgoingMessage, Publisher};
 
     let (system, patron, _) = issued_booking("e2e-dup").await;
     system.mailbox.wait_for(&patron, 1, WAIT).await;

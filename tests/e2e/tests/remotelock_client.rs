@@ -5,15 +5,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 use futures_util::future::join_all;
+use lockbridge_domain::{BookingWindow, GuestId, LockId, LockLocalWindow, Pin, TimeZone};
 use lockbridge_e2e::TestDatabase;
-use lockbridge_shared::{
-    configuration::RemoteLockSettings,
-    crypto::TokenCipher,
-    domain::{BookingWindow, GuestId, LockId, LockLocalWindow, Pin, TimeZone},
-    remotelock::{
-        GuestStatus, GuestUpdate, NewAccessGuest, NotAuthorized, OAuthClient, RemoteLockClient,
-        RemoteLockError, TokenManager, TokenSet, Urgency, Work,
-    },
+use lockbridge_remotelock::RemoteLockSettings;
+use lockbridge_remotelock::{
+    GuestStatus, GuestUpdate, NewAccessGuest, NotAuthorized, OAuthClient, RemoteLockClient,
+    RemoteLockError, TokenManager, TokenSet, Urgency, Work, crypto::TokenCipher,
 };
 use remotelock_sim::{Fault, FaultKind, Method, PersonStatus, SimConfig, SimHandle, Simulator};
 use secrecy::ExposeSecret;

@@ -5,11 +5,13 @@
 use std::time::{Duration, Instant};
 
 use lockbridge_e2e::{TestBroker, TestDatabase, services};
-use lockbridge_shared::service::{Infrastructure, Server};
+use lockbridge_runtime::service::{Infrastructure, Server};
+use serde::de::IgnoredAny;
 use tokio_util::sync::CancellationToken;
 
 async fn server(db: &TestDatabase, broker: &TestBroker) -> Server {
-    let settings = services::settings(&[
+    // The sections every service reads, and no service's own.
+    let settings = services::settings::<IgnoredAny>(&[
         ("database.url", db.url.clone()),
         ("amqp.url", broker.url.clone()),
     ]);

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use lockbridge_e2e::TestBroker;
-use lockbridge_shared::amqp::{Broker, topology};
+use lockbridge_runtime::amqp::{Broker, topology};
 use serde_json::Value;
 
 /// (kind, name, normalized JSON) for every exchange, queue and binding, without the vhost.
@@ -108,7 +108,7 @@ async fn every_quorum_queue_has_a_delivery_limit_and_work_queues_a_dead_letter_q
 
 #[tokio::test]
 async fn an_unroutable_publish_is_a_failure_even_though_the_broker_acks_it() {
-    use lockbridge_shared::amqp::{OutgoingMessage, PublishError, Publisher};
+    use lockbridge_runtime::amqp::{OutgoingMessage, PublishError, Publisher};
 
     let broker = TestBroker::create().await;
     let connection = Broker::connect(broker.url.clone().into(), "unroutable-test")

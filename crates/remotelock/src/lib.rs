@@ -1,0 +1,23 @@
+//! The RemoteLock client: OAuth, the stored authorization (its tokens encrypted at rest), the
+//! account's rate-limit budget shared by every process that calls RemoteLock, and the API
+//! calls lockbridge makes, with errors classified for durable retries.
+
+mod budget;
+mod client;
+pub mod crypto;
+mod error;
+mod oauth;
+mod resources;
+mod settings;
+mod tokens;
+
+pub use budget::Urgency;
+pub use client::{RemoteLockClient, Work};
+pub use error::{FieldError, NotAuthorized, RemoteLockError, TransientCause};
+pub use oauth::{OAuthClient, TokenSet};
+pub use resources::{
+    Access, AccessGuest, Account, Device, DeviceType, Event, GuestStatus, GuestUpdate, Location,
+    NewAccessGuest, RemoteLockLocationId,
+};
+pub use settings::RemoteLockSettings;
+pub use tokens::TokenManager;

@@ -1,0 +1,265 @@
+//! The consumer loop: the deliveries held are handled at once, one booking's in order, each
+//! acknowledged only after its handler returned (so after its transaction committed);
+//! reconnects with backoff when the broker goes away.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    future::Future,
+    sync::Arc,
+    time::Duration,
+};
+
+use futures_util::StreamExt;
+use lapin::{
+    message::Delivery,
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+    },
+    types::FieldTable,
+};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{Broker, BrokerError, reconnect_delays, topology::WorkQueue};
+use lockbridge_domain::events::Envelope;
+
+use crate::telemetry::error_chain;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The message can never be handled (malformed, unknown schema): dead-letter it now.
+    #[error("poison message: {0}")]
+    Poison(String),
+    /// Handling failed for a reason that may pass (the database is restarting): the consumer
+    /// retries with backoff while holding the delivery.
+    #[error("handling failed, will retry")]
+    Retry(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    /// An error the database will give again for the same message (a constraint, bad data) is
+    /// poison: retried while holding the delivery it would hold the queue forever.
+    fn from(error: sqlx::Error) -> Self {
+        if crate::db::will_not_pass(&error) {
+            Self::Poison(format!("the database refuses it: {}", error_chain(&error)))
+        } else {
+            Self::Retry(Box::new(error))
+        }
+    }
+}
+
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Parses a delivery's body as an event envelope; a body that does not parse is poison.
+pub fn decode_envelope<T: DeserializeOwned>(
+    delivery: &Delivery,
+) -> Result<Envelope<T>, HandlerError> {
+    serde_json::from_slice(&delivery.data)
+        .map_err(|error| HandlerError::Poison(format!("not a valid event: {error}")))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConsumeError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("RabbitMQ channel failed")]
+    Amqp(#[from] lapin::Error),
+    #[error("the broker cancelled the consumer (queue deleted?)")]
+    CancelledByBroker,
+    #[error("a handler panicked (a bug): {0}")]
+    HandlerPanicked(String),
+}
+
+/// The event type of a delivery, to choose how to read the rest of it.
+pub fn event_type(
+    delivery: &Delivery,
+) -> Result<lockbridge_domain::events::EventType, HandlerError> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        event_type: lockbridge_domain::events::EventType,
+    }
+    serde_json::from_slice::<Kind>(&delivery.data)
+        .map(|kind| kind.event_type)
+        .map_err(|error| HandlerError::Poison(format!("not a valid event: {error}")))
+}
+
+pub struct Consumer<H> {
+    pub broker: Broker,
+    pub queue: WorkQueue,
+    /// Unacknowledged deliveries held at most, and so handled at once.
+    pub prefetch: u16,
+    pub handler: Arc<H>,
+}
+
+impl<H: Handler> Consumer<H> {
+    /// Consumes until `shutdown` is cancelled. Broker failures are logged and retried forever.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut delays = reconnect_delays();
+        while !shutdown.is_cancelled() {
+            match self.consume(&shutdown).await {
+                Ok(()) => break,
+                Err(error) => {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(queue = self.queue.name, error = %error_chain(&error), ?delay, "consumer lost the broker; reconnecting");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {},
+                    }
+                }
+            }
+        }
+        tracing::info!(queue = self.queue.name, "consumer stopped");
+    }
+
+    /// Handles the deliveries it holds at once, except that deliveries of one booking wait
+    /// for each other, in the order they came: a handler never races another for the same
+    /// booking. Acknowledgements go one by one as handlers finish, in any order.
+    async fn consume(&self, shutdown: &CancellationToken) -> Result<(), ConsumeError> {
+        let channel = self.broker.channel().await?;
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await?;
+        let mut deliveries = channel
+            .basic_consume(
+                self.queue.name.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        tracing::info!(queue = self.queue.name, "consuming");
+        let mut lanes = Lanes::default();
+        let mut running = JoinSet::new();
+        let ended = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break Ok(()),
+                Some(settled) = running.join_next(), if !running.is_empty() => {
+                    let key = match settled {
+                        Ok((key, Ok(()))) => key,
+                        Ok((_, Err(error))) => break Err(ConsumeError::Amqp(error)),
+                        // Its delivery stays unacknowledged on this channel: start afresh.
+                        Err(error) => break Err(ConsumeError::HandlerPanicked(error.to_string())),
+                    };
+                    if let Some(next) = lanes.finished(key) {
+                        running.spawn(self.settle(next, shutdown.clone()));
+                    }
+                }
+                next = deliveries.next() => match next {
+                    Some(delivery) => {
+                        let delivery = delivery?;
+                        if let Some(ready) = lanes.admit(booking_of(&delivery), delivery) {
+                            running.spawn(self.settle(ready, shutdown.clone()));
+                        }
+                    }
+                    None => break Err(ConsumeError::CancelledByBroker),
+                },
+            }
+        };
+        // Handlers already in a transaction finish and settle; deliveries still waiting in a
+        // lane, unacknowledged, return to the queue when the channel closes.
+        while running.join_next().await.is_some() {}
+        let _ = channel.close(200, "shutting down".into()).await;
+        ended
+    }
+
+    /// Handles one delivery and settles it. A failure that may pass (the database restarting)
+    /// is retried here, holding the delivery, rather than requeued: every requeue counts
+    /// toward the queue's delivery limit, and an outage must not dead-letter accepted work.
+    fn settle(
+        &self,
+        (key, delivery): (Option<String>, Delivery),
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = (Option<String>, Result<(), lapin::Error>)> + Send + 'static {
+        let handler = Arc::clone(&self.handler);
+        let queue = self.queue.name;
+        async move {
+            let message_id = delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(ToString::to_string);
+            let mut delays = reconnect_delays();
+            let settled = loop {
+                match handler.handle(&delivery).await {
+                    Ok(()) => break delivery.ack(BasicAckOptions::default()).await,
+                    Err(HandlerError::Poison(reason)) => {
+                        tracing::error!(queue, ?message_id, %reason, "dead-lettering message");
+                        break delivery.reject(BasicRejectOptions { requeue: false }).await;
+                    }
+                    Err(error @ HandlerError::Retry(_)) => {
+                        let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                        tracing::warn!(queue, ?message_id, error = %error_chain(&error), ?delay, "handling failed; retrying");
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            // Stopping: give the delivery back for another consumer (one requeue).
+                            () = shutdown.cancelled() => {
+                                let requeue = BasicNackOptions { requeue: true, ..Default::default() };
+                                break delivery.nack(requeue).await;
+                            }
+                        }
+                    }
+                }
+            };
+            (key, settled.map(drop))
+        }
+    }
+}
+
+/// The booking a delivery is about: every event names one in `data.booking_id`. A delivery
+/// that names none (it will be dead-lettered as poison) waits for nothing.
+fn booking_of(delivery: &Delivery) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Keyed {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        booking_id: String,
+    }
+    serde_json::from_slice::<Keyed>(&delivery.data)
+        .ok()
+        .map(|keyed| keyed.data.booking_id)
+}
+
+/// The bookings being handled, each with the deliveries waiting behind the running one.
+#[derive(Default)]
+struct Lanes(HashMap<String, VecDeque<Delivery>>);
+
+impl Lanes {
+    /// The delivery to start now, or `None` when it waits behind its booking's running one.
+    fn admit(
+        &mut self,
+        key: Option<String>,
+        delivery: Delivery,
+    ) -> Option<(Option<String>, Delivery)> {
+        let Some(key) = key else {
+            return Some((None, delivery));
+        };
+        match self.0.get_mut(&key) {
+            Some(waiting) => {
+                waiting.push_back(delivery);
+                None
+            }
+            None => {
+                self.0.insert(key.clone(), VecDeque::new());
+                Some((Some(key), delivery))
+            }
+        }
+    }
+
+    /// The booking's running delivery is settled: its next one, if any, starts.
+    fn finished(&mut self, key: Option<String>) -> Option<(Option<String>, Delivery)> {
+        let key = key?;
+        let waiting = self.0.get_mut(&key)?;
+        match waiting.pop_front() {
+            Some(next) => Some((Some(key), next)),
+            None => {
+                self.0.remove(&key);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The PostgreSQL pool and the embedded migrations.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::{
+    Connection, PgConnection, PgPool, Postgres, Transaction,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use uuid::Uuid;
+
+use crate::configuration::DatabaseSettings;
+
+/// Every migration in `migrations/`, compiled in: no database is needed to build.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("cannot connect to the database named by database.url")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot bring the database schema up to date")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Connects (failing fast when the database is unreachable) and applies pending migrations.
+/// Migrations take an advisory lock, so services starting together do not race.
+pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, DatabaseError> {
+    let options: PgConnectOptions = settings
+        .url
+        .expose_secret()
+        .parse()
+        .map_err(DatabaseError::Connect)?;
+    // One direct connection first: a pool only reports "timed out", hiding why (refused,
+    // unknown database, bad password).
+    PgConnection::connect_with(&options)
+        .await
+        .map_err(DatabaseError::Connect)?
+        .close()
+        .await
+        .ok();
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(DatabaseError::Connect)?;
+    MIGRATOR.run(&pool).await.map_err(DatabaseError::Migrate)?;
+    Ok(pool)
+}
+
+/// Claims an event for a consumer by inserting it: `false` means it was handled before and
+/// the delivery is a redelivery to acknowledge without doing anything.
+pub async fn claim_event(
+    tx: &mut Transaction<'_, Postgres>,
+    consumer: &str,
+    event_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(consumer)
+    .bind(event_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Whether the same statement with the same data will fail again: integrity constraints
+/// (SQLSTATE class 23), data exceptions (22) and values that cannot be encoded or decoded. A
+/// lost connection, a timeout or a restarting server may pass.
+pub fn will_not_pass(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        sqlx::Error::Encode(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::TypeNotFound { .. } => true,
+        _ => false,
+    }
+}

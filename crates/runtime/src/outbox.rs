@@ -1,0 +1,213 @@
+//! The transactional outbox: an event is written in the same transaction as the change it
+//! announces, and a relay publishes it afterwards (design §4). Rows are marked sent only after
+//! RabbitMQ confirmed them, so a crash at any instant republishes rather than loses; consumers
+//! deduplicate by `event_id`.
+
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use lockbridge_domain::events::Envelope;
+
+use crate::{
+    amqp::{Broker, OutgoingMessage, Publisher},
+    telemetry::error_chain,
+    wakeup::{Channel, Wakeup},
+};
+
+/// Adds `event` to the producer's outbox inside the caller's transaction.
+pub async fn enqueue<T: Serialize + DeserializeOwned>(
+    tx: &mut Transaction<'_, Postgres>,
+    producer: &str,
+    event: &Envelope<T>,
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO outbox (producer, event_id, exchange, routing_key, payload)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(producer)
+    .bind(event.event_id)
+    .bind(event.event_type.exchange())
+    .bind(event.event_type.as_str())
+    .bind(payload)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: i64,
+    event_id: Uuid,
+    exchange: String,
+    routing_key: String,
+    /// The envelope as stored, sent as it is.
+    payload: String,
+    correlation_id: Option<String>,
+}
+
+/// Publishes one producer's outbox, woken by the code that enqueues (a ring after its commit)
+/// and, as a safety net, by a slow poll.
+pub struct Relay {
+    pub pool: PgPool,
+    pub broker: Broker,
+    pub producer: &'static str,
+}
+
+const BATCH: i64 = 100;
+const POLL: Duration = Duration::from_secs(5);
+/// The longest an event the broker refused waits before it is tried again.
+const MAX_REFUSED_DELAY: chrono::Duration = chrono::Duration::minutes(5);
+
+impl RelayError {
+    /// The broker refused this one event (no queue bound for it, a nack): a fault of the
+    /// event or the topology, not of the connection, so other events may still go out.
+    fn is_the_events(&self) -> bool {
+        matches!(
+            self,
+            Self::Publish {
+                source: crate::amqp::PublishError::Unroutable { .. }
+                    | crate::amqp::PublishError::Nacked,
+                ..
+            }
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("outbox database access failed")]
+    Database(#[from] sqlx::Error),
+    #[error("publishing event {event_id} failed")]
+    Publish {
+        event_id: Uuid,
+        #[source]
+        source: crate::amqp::PublishError,
+    },
+}
+
+impl Relay {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut publisher = Publisher::new(self.broker.clone());
+        let mut wakeup = Wakeup::new(self.pool.clone(), Channel::outbox(self.producer));
+        let mut delays = crate::amqp::reconnect_delays();
+        while !shutdown.is_cancelled() {
+            wakeup.subscribe().await;
+            match self.drain(&mut publisher, &shutdown).await {
+                Ok(()) => delays = crate::amqp::reconnect_delays(),
+                Err(error) => {
+                    let delay = delays.next().unwrap_or(POLL);
+                    tracing::warn!(producer = self.producer, error = %error_chain(&error), ?delay, "outbox relay failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = wakeup.wait(POLL) => {},
+            }
+        }
+        tracing::info!(producer = self.producer, "outbox relay stopped");
+    }
+
+    /// Publishes until the outbox is empty. Each batch is locked (`SKIP LOCKED`, so two relays
+    /// of one producer never publish the same row concurrently) and marked sent in the same
+    /// transaction, after every confirm arrived.
+    async fn drain(
+        &self,
+        publisher: &mut Publisher,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RelayError> {
+        // Between batches a shutdown wins: what is left is published by the next start.
+        while !shutdown.is_cancelled() {
+            let mut tx = self.pool.begin().await?;
+            let rows: Vec<OutboxRow> = sqlx::query_as(
+                "SELECT id, event_id, exchange, routing_key, payload::text AS payload,
+                        payload->>'correlation_id' AS correlation_id FROM outbox
+                 WHERE producer = $1 AND published_at IS NULL
+                   AND (retry_at IS NULL OR retry_at <= now())
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(self.producer)
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let messages: Vec<OutgoingMessage<'_>> = rows.iter().map(message).collect();
+            let results = publisher.publish_all(&messages).await;
+            let mut sent = Vec::with_capacity(rows.len());
+            let mut failure = None;
+            for (row, result) in rows.iter().zip(results) {
+                let result = result.map_err(|source| RelayError::Publish {
+                    event_id: row.event_id,
+                    source,
+                });
+                match result {
+                    Ok(()) => sent.push(row.id),
+                    // The broker refused this event, not the connection: it waits out a
+                    // backoff and the rows around it go on.
+                    Err(error) if error.is_the_events() => {
+                        tracing::error!(producer = self.producer, event_id = %row.event_id, error = %error_chain(&error), "event refused by the broker; retrying it later");
+                        sqlx::query(
+                            "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                                 retry_at = now() + least(interval '1 second' * power(2, attempts), $3)
+                             WHERE id = $1",
+                        )
+                        .bind(row.id)
+                        .bind(error_chain(&error))
+                        .bind(MAX_REFUSED_DELAY)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    // The first connection failure is the one worth recording; the rows
+                    // after it were not sent, or not confirmed, and go out again.
+                    Err(error) => {
+                        if failure.is_none() {
+                            failure = Some((row.id, error));
+                        }
+                    }
+                }
+            }
+            sqlx::query("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1)")
+                .bind(&sent)
+                .execute(&mut *tx)
+                .await?;
+            if let Some((id, error)) = &failure {
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(error_chain(error))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            if let Some((_, error)) = failure {
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn message(row: &OutboxRow) -> OutgoingMessage<'_> {
+    OutgoingMessage {
+        exchange: &row.exchange,
+        routing_key: &row.routing_key,
+        event_id: row.event_id,
+        correlation_id: row
+            .correlation_id
+            .as_deref()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or(row.event_id),
+        payload: row.payload.as_bytes(),
+    }
+}

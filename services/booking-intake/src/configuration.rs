@@ -1,0 +1,44 @@
+//! booking-intake's settings: the sections every service reads, and `intake`. Those of the
+//! other services are not parsed here, so a mistake in one of them cannot stop intake.
+
+use std::{collections::BTreeMap, net::SocketAddr};
+
+use lockbridge_runtime::configuration::{self, Credential, CredentialValues};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+pub type Settings = configuration::Settings<Sections>;
+
+/// The sections only booking-intake reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sections {
+    pub intake: IntakeSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IntakeSettings {
+    pub listen: SocketAddr,
+    /// One bearer token per upstream source, keyed by the source's name.
+    #[serde(default)]
+    pub tokens: BTreeMap<String, SecretString>,
+    pub max_body_bytes: usize,
+}
+
+/// Every `intake.tokens.<source>`, of which there must be one at least.
+const SOURCE_TOKENS: Credential = Credential {
+    setting: "intake.tokens.<source>",
+    remedy: "set one per upstream source, generated with `openssl rand -base64 32`",
+};
+
+impl IntakeSettings {
+    pub fn source_tokens(&self) -> CredentialValues<'_> {
+        CredentialValues {
+            credential: SOURCE_TOKENS,
+            values: self
+                .tokens
+                .iter()
+                .map(|(source, token)| (format!("intake.tokens.{source}"), token))
+                .collect(),
+        }
+    }
+}
