@@ -3,6 +3,7 @@
 
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -12,9 +13,14 @@ use tokio::sync::Mutex;
 
 const TTL: Duration = Duration::from_secs(3600);
 
+/// A lock's zone as last looked up, and when.
+type Entry = Option<(Option<TimeZone>, Instant)>;
+
 #[derive(Default)]
 pub(crate) struct LockZones {
-    cache: Mutex<HashMap<LockId, (Option<TimeZone>, Instant)>>,
+    /// One cell per lock, locked while its zone is looked up: jobs of the same lock that start
+    /// together wait for the one lookup instead of each spending requests on it.
+    cells: std::sync::Mutex<HashMap<LockId, Arc<Mutex<Entry>>>>,
 }
 
 impl LockZones {
@@ -25,10 +31,18 @@ impl LockZones {
         work: &Work,
         lock: &LockId,
     ) -> Result<Option<TimeZone>, RemoteLockError> {
-        if let Some((zone, at)) = self.cache.lock().await.get(lock)
+        let cell = Arc::clone(
+            self.cells
+                .lock()
+                .expect("lock zones poisoned")
+                .entry(lock.clone())
+                .or_default(),
+        );
+        let mut entry = cell.lock().await;
+        if let Some((zone, at)) = *entry
             && at.elapsed() < TTL
         {
-            return Ok(*zone);
+            return Ok(zone);
         }
         let device = work.device(lock).await?;
         let zone = match &device.location_id {
@@ -40,10 +54,7 @@ impl LockZones {
                 .map(|l| l.time_zone),
             None => None,
         };
-        self.cache
-            .lock()
-            .await
-            .insert(lock.clone(), (zone, Instant::now()));
+        *entry = Some((zone, Instant::now()));
         Ok(zone)
     }
 }

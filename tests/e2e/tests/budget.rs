@@ -90,6 +90,13 @@ async fn two_provisioners_spend_nearly_every_window_of_a_backlog_and_meet_no_429
     assert_eq!(count(Method::POST, "/access_persons"), BOOKINGS);
     assert_eq!(count(Method::POST, "/accesses"), BOOKINGS);
     assert_eq!(count(Method::PUT, ""), 0, "no guest was updated");
+    // The lock is read once by the admin when linked, then once per provisioner process for
+    // its zone, however many of its jobs start at once.
+    let lookups = requests
+        .iter()
+        .filter(|r| r.method == Method::GET && r.path.starts_with("/devices/"))
+        .count();
+    assert!(lookups <= 3, "{lookups} reads of the one lock");
 }
 
 #[tokio::test]
