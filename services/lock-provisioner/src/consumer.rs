@@ -65,11 +65,10 @@ impl BookingEvents {
         if jobs::is_pending(&mut *tx, provisioning::QUEUE, booking_id.as_str()).await? {
             return Ok(false);
         }
-        let Some(booking) = store::booking(&mut **tx, booking_id).await? else {
+        let Some((booking, record)) = store::booking(&mut **tx, booking_id).await? else {
             // Not stored (yet): the job reports it.
             return Ok(false);
         };
-        let record = store::pin_record(&mut **tx, booking_id).await?;
         let validity = booking.window.pin_validity(self.lead_time, self.grace);
         match plan(&booking, record.as_ref(), &validity, Utc::now()) {
             Plan::Record { state, detail } => {

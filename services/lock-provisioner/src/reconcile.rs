@@ -130,8 +130,9 @@ impl JobHandler for Provisioner {
         error: &JobError,
     ) -> Result<Escalation, sqlx::Error> {
         let booking_id = &job.payload.booking_id;
-        let booking = store::booking(&self.pool, booking_id).await?;
-        let record = store::pin_record(&self.pool, booking_id).await?;
+        let (booking, record) = store::booking(&self.pool, booking_id)
+            .await?
+            .map_or((None, None), |(booking, record)| (Some(booking), record));
         let revoking = booking
             .as_ref()
             .is_some_and(|b| plan(b, record.as_ref(), &self.validity(b), Utc::now()).revokes());
@@ -202,10 +203,9 @@ impl JobHandler for Provisioner {
 
 impl Provisioner {
     async fn reconcile(&self, booking_id: &BookingId) -> Result<(), ReconcileError> {
-        let booking = store::booking(&self.pool, booking_id)
+        let (booking, record) = store::booking(&self.pool, booking_id)
             .await?
             .ok_or_else(|| ReconcileError::BookingMissing(booking_id.clone()))?;
-        let record = store::pin_record(&self.pool, booking_id).await?;
         let validity = self.validity(&booking);
         let now = Utc::now();
         let work =

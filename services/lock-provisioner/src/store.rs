@@ -6,7 +6,7 @@ use lockbridge_domain::{
     AccessId, BookingId, BookingStatus, BookingWindow, GuestId, LockId, Patron, Pin, PinState,
     PinValidity, SpaceId, TimeZone,
 };
-use sqlx::{PgExecutor, Postgres, Transaction};
+use sqlx::{PgExecutor, Postgres, Transaction, types::Json};
 use uuid::Uuid;
 
 /// A booking with what provisioning needs to know about its space.
@@ -45,16 +45,23 @@ struct BookingRow {
     time_zone: String,
     lock_id: Option<LockId>,
     lock_name: Option<String>,
+    pin: Option<Json<PinRecord>>,
 }
 
+/// The booking and its PIN record (`None` before the first run), in one statement.
 pub(crate) async fn booking(
     db: impl PgExecutor<'_>,
     booking_id: &BookingId,
-) -> Result<Option<Booking>, sqlx::Error> {
+) -> Result<Option<(Booking, Option<PinRecord>)>, sqlx::Error> {
     let row: Option<BookingRow> = sqlx::query_as(
         "SELECT b.booking_id, b.correlation_id, b.status, b.starts_at, b.ends_at, b.patron_name,
                 b.patron_email, b.space_id, s.name AS space_name, l.name AS location_name, l.time_zone,
-                k.lock_id, k.lock_name
+                k.lock_id, k.lock_name,
+                (SELECT to_jsonb(p) FROM (
+                     SELECT state, space_id, lock_id, guest_name, create_requested_at, guest_id,
+                            pin, pin_version, valid_from, valid_until, patron_name, patron_email,
+                            reissue_requested_at
+                     FROM booking_pins WHERE booking_id = b.booking_id) p) AS pin
          FROM bookings b
          JOIN spaces s ON s.space_id = b.space_id
          JOIN categories c ON c.category_id = s.category_id
@@ -65,32 +72,35 @@ pub(crate) async fn booking(
     .bind(booking_id)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|row| Booking {
-        booking_id: row.booking_id,
-        correlation_id: row.correlation_id,
-        status: row.status,
-        window: BookingWindow::new(row.starts_at, row.ends_at)
-            .expect("the schema checks ends_at > starts_at"),
-        patron: Patron {
-            name: row.patron_name,
-            email: row.patron_email,
-        },
-        space_id: row.space_id,
-        space_name: row.space_name,
-        location_name: row.location_name,
-        location_zone: row
-            .time_zone
-            .parse()
-            .unwrap_or_else(|_| "UTC".parse().expect("UTC is a zone")),
-        lock: row
-            .lock_id
-            .zip(row.lock_name)
-            .map(|(id, name)| LinkedLock { id, name }),
+    Ok(row.map(|row| {
+        let booking = Booking {
+            booking_id: row.booking_id,
+            correlation_id: row.correlation_id,
+            status: row.status,
+            window: BookingWindow::new(row.starts_at, row.ends_at)
+                .expect("the schema checks ends_at > starts_at"),
+            patron: Patron {
+                name: row.patron_name,
+                email: row.patron_email,
+            },
+            space_id: row.space_id,
+            space_name: row.space_name,
+            location_name: row.location_name,
+            location_zone: row
+                .time_zone
+                .parse()
+                .unwrap_or_else(|_| "UTC".parse().expect("UTC is a zone")),
+            lock: row
+                .lock_id
+                .zip(row.lock_name)
+                .map(|(id, name)| LinkedLock { id, name }),
+        };
+        (booking, row.pin.map(|Json(record)| record))
     }))
 }
 
 /// What lockbridge knows it did in RemoteLock for one booking. No `Debug`: it holds the PIN.
-#[derive(sqlx::FromRow)]
+#[derive(serde::Deserialize)]
 pub(crate) struct PinRecord {
     pub state: PinState,
     /// The space the guest was made for: a booking moved elsewhere must not keep its door.
@@ -115,20 +125,6 @@ impl PinRecord {
     }
 }
 
-pub(crate) async fn pin_record(
-    db: impl PgExecutor<'_>,
-    booking_id: &BookingId,
-) -> Result<Option<PinRecord>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT state, space_id, lock_id, guest_name, create_requested_at, guest_id, pin, pin_version,
-                valid_from, valid_until, patron_name, patron_email, reissue_requested_at
-         FROM booking_pins WHERE booking_id = $1",
-    )
-    .bind(booking_id)
-    .fetch_optional(db)
-    .await
-}
-
 /// Sets the booking's PIN state (creating its record if needed) and notes why in its history.
 pub(crate) async fn set_state(
     tx: &mut Transaction<'_, Postgres>,
@@ -136,16 +132,23 @@ pub(crate) async fn set_state(
     state: PinState,
     detail: &str,
 ) -> Result<(), sqlx::Error> {
+    // One statement: most bookings (no lock) get nothing else from the provisioner.
     sqlx::query(
-        "INSERT INTO booking_pins (booking_id, correlation_id, state, last_error) VALUES ($1, $2, $3, NULL)
-         ON CONFLICT (booking_id) DO UPDATE SET state = EXCLUDED.state, last_error = NULL, updated_at = now()",
+        "WITH pin AS (
+             INSERT INTO booking_pins (booking_id, correlation_id, state, last_error)
+             VALUES ($1, $2, $3, NULL)
+             ON CONFLICT (booking_id) DO UPDATE SET state = EXCLUDED.state, last_error = NULL,
+                 updated_at = now()
+             RETURNING booking_id)
+         INSERT INTO pin_history (booking_id, state, detail) SELECT booking_id, $3, $4 FROM pin",
     )
     .bind(&booking.booking_id)
     .bind(booking.correlation_id)
     .bind(state)
+    .bind(detail)
     .execute(&mut **tx)
     .await?;
-    history(tx, &booking.booking_id, state, detail).await
+    Ok(())
 }
 
 pub(crate) async fn history(
