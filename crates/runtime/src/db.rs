@@ -1,6 +1,6 @@
 //! The PostgreSQL pool and the embedded migrations.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use secrecy::ExposeSecret;
 use sqlx::{
@@ -55,14 +55,26 @@ pub async fn claim_event(
     consumer: &str,
     event_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    Ok(claim_events(tx, consumer, &[event_id])
+        .await?
+        .contains(&event_id))
+}
+
+/// Claims several events in one statement (a consumer's batch); returns those not seen before.
+pub async fn claim_events(
+    tx: &mut Transaction<'_, Postgres>,
+    consumer: &str,
+    event_ids: &[Uuid],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let claimed: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[])
+         ON CONFLICT DO NOTHING RETURNING event_id",
     )
     .bind(consumer)
-    .bind(event_id)
-    .execute(&mut **tx)
+    .bind(event_ids)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    Ok(claimed.into_iter().collect())
 }
 
 /// Whether the same statement with the same data will fail again: integrity constraints

@@ -1,13 +1,16 @@
-//! Booking events in: one transaction per delivery, acked after commit. A booking that needs
-//! nothing of RemoteLock is settled right here; the rest become provisioning jobs.
+//! Booking events in: one transaction per batch of deliveries, acked after commit. A booking
+//! that needs nothing of RemoteLock is settled right here; the rest become provisioning jobs.
 
 use std::time::Duration;
 
 use chrono::Utc;
-use lockbridge_domain::{BookingId, BookingWindow, events::BookingData};
+use lockbridge_domain::{
+    BookingId, BookingWindow,
+    events::{BookingData, Envelope},
+};
 use lockbridge_runtime::{
     amqp::{Delivery, Handler, HandlerError, decode_envelope},
-    db::claim_event,
+    db::claim_events,
     jobs,
 };
 use lockbridge_work::provisioning;
@@ -26,22 +29,26 @@ pub(crate) struct BookingEvents {
 
 impl Handler for BookingEvents {
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        let event = decode_envelope::<BookingData>(delivery)?;
+        self.handle_batch(std::slice::from_ref(delivery)).await
+    }
+
+    /// One transaction for the batch: the events are claimed together, then each booking is
+    /// settled or queued.
+    async fn handle_batch(&self, deliveries: &[Delivery]) -> Result<(), HandlerError> {
+        let events = deliveries
+            .iter()
+            .map(decode_envelope::<BookingData>)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<_> = events.iter().map(|event| event.event_id).collect();
         let mut tx = self.pool.begin().await?;
+        let fresh = claim_events(&mut tx, crate::SERVICE, &ids).await?;
         let mut queued = false;
-        if claim_event(&mut tx, crate::SERVICE, event.event_id).await? {
-            let booking_id = &event.data.booking_id;
-            let window = BookingWindow::new(event.data.starts_at, event.data.ends_at)
-                .map_err(|e| HandlerError::Poison(format!("not a valid booking: {e}")))?;
-            if self.settled_here(&mut tx, booking_id).await? {
-                tracing::info!(%booking_id, event_type = event.event_type.as_str(), event_id = %event.event_id, correlation_id = %event.correlation_id, "booking event settled: no RemoteLock work");
+        for event in &events {
+            if fresh.contains(&event.event_id) {
+                queued |= self.take(&mut tx, event).await?;
             } else {
-                provisioning::request(&mut tx, booking_id, &window).await?;
-                queued = true;
-                tracing::info!(%booking_id, event_type = event.event_type.as_str(), event_id = %event.event_id, correlation_id = %event.correlation_id, "booking event queued for provisioning");
+                tracing::debug!(event_id = %event.event_id, "event seen before; ignoring redelivery");
             }
-        } else {
-            tracing::debug!(event_id = %event.event_id, "event seen before; ignoring redelivery");
         }
         tx.commit().await?;
         if queued {
@@ -52,6 +59,25 @@ impl Handler for BookingEvents {
 }
 
 impl BookingEvents {
+    /// Settles the booking here or queues its job; `true` when queued.
+    async fn take(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        event: &Envelope<BookingData>,
+    ) -> Result<bool, HandlerError> {
+        let booking_id = &event.data.booking_id;
+        let window = BookingWindow::new(event.data.starts_at, event.data.ends_at)
+            .map_err(|e| HandlerError::Poison(format!("not a valid booking: {e}")))?;
+        if self.settled_here(tx, booking_id).await? {
+            tracing::info!(%booking_id, event_type = event.event_type.as_str(), event_id = %event.event_id, correlation_id = %event.correlation_id, "booking event settled: no RemoteLock work");
+            Ok(false)
+        } else {
+            provisioning::request(tx, booking_id, &window).await?;
+            tracing::info!(%booking_id, event_type = event.event_type.as_str(), event_id = %event.event_id, correlation_id = %event.correlation_id, "booking event queued for provisioning");
+            Ok(true)
+        }
+    }
+
     /// Most bookings need no RemoteLock request (a space without a lock, a tentative or
     /// cancelled booking that never had a guest): the job's plan is applied here, in the
     /// event's transaction, instead of queueing them behind bookings that need a door. Not

@@ -1,12 +1,12 @@
 //! Takes the PIN events off `notifier.pins`. A `pin.issued` becomes a durable email job in the
-//! transaction that claims the event, so the delivery is acknowledged at once and an SMTP relay
+//! transaction that claims the event (one for a batch of deliveries), so the delivery is acknowledged at once and an SMTP relay
 //! that is down is the job worker's business, not the broker's. `pin.failed` and `pin.revoked`
 //! are only logged: staff are emailed from the failure the provisioner opens (see `alerts`).
 
 use lockbridge_domain::events::{Envelope, EventType, PinFailedData, PinRevokedData};
 use lockbridge_runtime::{
     amqp::{Delivery, Handler, HandlerError, decode_envelope, event_type},
-    db::claim_event,
+    db::claim_events,
     jobs::{self, JobHandler, OnConflict},
     wakeup::Channel,
 };
@@ -20,49 +20,59 @@ pub struct PinEvents {
 
 impl Handler for PinEvents {
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        match event_type(delivery)? {
-            EventType::PinIssued => self.pin_issued(decode_envelope(delivery)?).await,
-            EventType::PinFailed => {
-                let event: Envelope<PinFailedData> = decode_envelope(delivery)?;
-                tracing::error!(
-                    booking_id = %event.data.booking_id,
-                    correlation_id = %event.correlation_id,
-                    reason = %event.data.error,
-                    "a booking will get no PIN until staff act"
-                );
-                Ok(())
-            }
-            EventType::PinRevoked => {
-                let event: Envelope<PinRevokedData> = decode_envelope(delivery)?;
-                tracing::info!(booking_id = %event.data.booking_id, lock_id = %event.data.lock_id, "PIN revoked");
-                Ok(())
-            }
-            other => Err(HandlerError::Poison(format!(
-                "not a PIN event: {}",
-                other.as_str()
-            ))),
-        }
+        self.handle_batch(std::slice::from_ref(delivery)).await
     }
-}
 
-impl PinEvents {
-    async fn pin_issued(&self, event: EmailJob) -> Result<(), HandlerError> {
-        let pin = &event.data;
+    /// The batch's `pin.issued` events become email jobs in one transaction.
+    async fn handle_batch(&self, deliveries: &[Delivery]) -> Result<(), HandlerError> {
+        let mut issued: Vec<EmailJob> = Vec::new();
+        for delivery in deliveries {
+            match event_type(delivery)? {
+                EventType::PinIssued => issued.push(decode_envelope(delivery)?),
+                EventType::PinFailed => {
+                    let event: Envelope<PinFailedData> = decode_envelope(delivery)?;
+                    tracing::error!(
+                        booking_id = %event.data.booking_id,
+                        correlation_id = %event.correlation_id,
+                        reason = %event.data.error,
+                        "a booking will get no PIN until staff act"
+                    );
+                }
+                EventType::PinRevoked => {
+                    let event: Envelope<PinRevokedData> = decode_envelope(delivery)?;
+                    tracing::info!(booking_id = %event.data.booking_id, lock_id = %event.data.lock_id, "PIN revoked");
+                }
+                other => {
+                    return Err(HandlerError::Poison(format!(
+                        "not a PIN event: {}",
+                        other.as_str()
+                    )));
+                }
+            }
+        }
+        if issued.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<_> = issued.iter().map(|event| event.event_id).collect();
         let mut tx = self.pool.begin().await?;
-        if claim_event(&mut tx, crate::CONSUMER, event.event_id).await? {
+        let fresh = claim_events(&mut tx, crate::CONSUMER, &ids).await?;
+        for event in &issued {
+            if !fresh.contains(&event.event_id) {
+                tracing::debug!(event_id = %event.event_id, "redelivered event was handled before");
+                continue;
+            }
+            let pin = &event.data;
             // Ignore, not requeue: a second event for the same PIN version must not make a
             // second email, and the booking that starts soonest is emailed first.
             jobs::enqueue(
                 &mut tx,
                 PinEmailSender::QUEUE,
                 &job_key(pin),
-                &event,
+                event,
                 pin.booking_starts_at,
                 OnConflict::Ignore,
             )
             .await?;
-        } else {
-            tracing::debug!(event_id = %event.event_id, "redelivered event was handled before");
         }
         tx.commit().await?;
         Channel::jobs(PinEmailSender::QUEUE).ring();

@@ -154,3 +154,168 @@ async fn a_database_error_that_will_not_pass_dead_letters_instead_of_holding_the
     running.await.unwrap();
     connection.close().await;
 }
+
+/// Notes every call: the batches it was given and, in order, what it handled for good; holds
+/// each batch a moment so that deliveries pile up behind it. A body marked poison fails any
+/// batch it is in, and itself.
+#[derive(Default)]
+struct Batching {
+    batches: Mutex<Vec<Vec<String>>>,
+    handled: Mutex<Vec<String>>,
+    in_hand: Mutex<std::collections::HashSet<String>>,
+    overlaps: Mutex<Vec<String>>,
+}
+
+fn label(delivery: &Delivery) -> (String, String, bool) {
+    let body: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap();
+    let booking = body["data"]["booking_id"].as_str().unwrap().to_owned();
+    let seq = body["seq"].to_string();
+    (
+        format!("{booking}#{seq}"),
+        booking,
+        body["poison"].as_bool().unwrap_or(false),
+    )
+}
+
+impl Batching {
+    async fn work(&self, deliveries: &[Delivery]) -> Result<(), HandlerError> {
+        let labels: Vec<_> = deliveries.iter().map(label).collect();
+        for (_, booking, _) in &labels {
+            if !self.in_hand.lock().unwrap().insert(booking.clone()) {
+                self.overlaps.lock().unwrap().push(booking.clone());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        for (_, booking, _) in &labels {
+            self.in_hand.lock().unwrap().remove(booking);
+        }
+        self.batches
+            .lock()
+            .unwrap()
+            .push(labels.iter().map(|(label, ..)| label.clone()).collect());
+        if labels.iter().any(|(.., poison)| *poison) {
+            return Err(HandlerError::Poison("marked poison".into()));
+        }
+        self.handled
+            .lock()
+            .unwrap()
+            .extend(labels.into_iter().map(|(label, ..)| label));
+        Ok(())
+    }
+}
+
+impl Handler for Batching {
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
+        self.work(std::slice::from_ref(delivery)).await
+    }
+
+    async fn handle_batch(&self, deliveries: &[Delivery]) -> Result<(), HandlerError> {
+        self.work(deliveries).await
+    }
+}
+
+#[tokio::test]
+async fn deliveries_are_handled_in_batches_one_bookings_in_order_and_a_poison_one_alone() {
+    let broker = TestBroker::create().await;
+    let connection = Broker::connect(broker.url.clone().into(), "consumer-test")
+        .await
+        .unwrap();
+    topology::declare(&connection.channel().await.unwrap())
+        .await
+        .unwrap();
+    // Ten bookings with four events each, interleaved, and one poison event among them.
+    let mut bodies = Vec::new();
+    for seq in 0..4 {
+        for booking in 0..10 {
+            bodies.push(
+                serde_json::json!({ "data": { "booking_id": format!("b-{booking}") }, "seq": seq }),
+            );
+        }
+    }
+    bodies.insert(
+        17,
+        serde_json::json!({ "data": { "booking_id": "p" }, "seq": 0, "poison": true }),
+    );
+    let payloads: Vec<Vec<u8>> = bodies
+        .iter()
+        .map(|b| serde_json::to_vec(b).unwrap())
+        .collect();
+    let ids: Vec<_> = payloads.iter().map(|_| uuid::Uuid::new_v4()).collect();
+    let messages: Vec<_> = payloads
+        .iter()
+        .zip(&ids)
+        .map(|(payload, id)| OutgoingMessage {
+            exchange: "lockbridge.bookings",
+            routing_key: "booking.confirmed",
+            event_id: *id,
+            correlation_id: *id,
+            payload,
+        })
+        .collect();
+    for result in Publisher::new(connection.clone())
+        .publish_all(&messages)
+        .await
+    {
+        result.unwrap();
+    }
+
+    let handler = Arc::new(Batching::default());
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer {
+        broker: connection.clone(),
+        queue: PROVISIONER_BOOKINGS,
+        prefetch: 16,
+        handler: handler.clone(),
+    };
+    let running = tokio::spawn(consumer.run(shutdown.clone()));
+    for _ in 0..200 {
+        if handler.handled.lock().unwrap().len() == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(settle_count(&broker, PROVISIONER_BOOKINGS.name, 0).await, 0);
+    assert_eq!(
+        broker
+            .queue(&PROVISIONER_BOOKINGS.dead_letter_queue())
+            .await["messages"],
+        1,
+        "the poison event, and only it, dead-lettered"
+    );
+    shutdown.cancel();
+    running.await.unwrap();
+    connection.close().await;
+
+    let handled = handler.handled.lock().unwrap().clone();
+    assert_eq!(
+        handled.len(),
+        40,
+        "each good event handled once: {handled:?}"
+    );
+    for booking in 0..10 {
+        let order: Vec<_> = handled
+            .iter()
+            .filter(|label| label.starts_with(&format!("b-{booking}#")))
+            .cloned()
+            .collect();
+        let expected: Vec<_> = (0..4).map(|seq| format!("b-{booking}#{seq}")).collect();
+        assert_eq!(
+            order, expected,
+            "one booking's events in the order they came"
+        );
+    }
+    let batches = handler.batches.lock().unwrap().clone();
+    assert!(
+        batches.iter().any(|batch| batch.len() > 1),
+        "deliveries that waited were handled together: {batches:?}"
+    );
+    assert!(
+        batches.iter().all(|batch| batch.len() <= 4),
+        "a batch is at most a quarter of the prefetch: {batches:?}"
+    );
+    assert_eq!(
+        *handler.overlaps.lock().unwrap(),
+        Vec::<String>::new(),
+        "no booking handled twice at once"
+    );
+}

@@ -51,6 +51,22 @@ impl From<sqlx::Error> for HandlerError {
 
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Handles deliveries of distinct bookings as one unit of work, typically one transaction:
+    /// its fixed costs (begin, claiming the events, commit) are paid once for all. When it
+    /// fails the consumer handles each delivery on its own, so one poison message, or one
+    /// that fails for a reason that may pass, holds back no other. By default, one by one.
+    fn handle_batch(
+        &self,
+        deliveries: &[Delivery],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        async move {
+            for delivery in deliveries {
+                self.handle(delivery).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Parses a delivery's body as an event envelope; a body that does not parse is poison.
@@ -89,10 +105,14 @@ pub fn event_type(
 pub struct Consumer<H> {
     pub broker: Broker,
     pub queue: WorkQueue,
-    /// Unacknowledged deliveries held at most, and so handled at once.
+    /// Unacknowledged deliveries held at most, and so handled at once: in four batches of up
+    /// to a quarter of it each.
     pub prefetch: u16,
     pub handler: Arc<H>,
 }
+
+/// Batches handled at once: while one waits on the database, the others proceed.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 impl<H: Handler> Consumer<H> {
     /// Consumes until `shutdown` is cancelled. Broker failures are logged and retried forever.
@@ -114,9 +134,12 @@ impl<H: Handler> Consumer<H> {
         tracing::info!(queue = self.queue.name, "consumer stopped");
     }
 
-    /// Handles the deliveries it holds at once, except that deliveries of one booking wait
-    /// for each other, in the order they came: a handler never races another for the same
-    /// booking. Acknowledgements go one by one as handlers finish, in any order.
+    /// Handles the deliveries it holds at once, in batches, except that deliveries of one
+    /// booking wait for each other, in the order they came: a handler never races another for
+    /// the same booking, and a batch holds one delivery of a booking at most. Deliveries that
+    /// arrive while the batches run wait for the next, so under load batches fill by
+    /// themselves and a lone delivery is handled at once. Acknowledgements go one by one as
+    /// batches finish, in any order.
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), ConsumeError> {
         let channel = self.broker.channel().await?;
         channel
@@ -131,28 +154,30 @@ impl<H: Handler> Consumer<H> {
             )
             .await?;
         tracing::info!(queue = self.queue.name, "consuming");
+        let batch = (usize::from(self.prefetch) / BATCHES_IN_FLIGHT).max(1);
         let mut lanes = Lanes::default();
+        let mut ready = Vec::new();
         let mut running = JoinSet::new();
         let ended = loop {
+            while !ready.is_empty() && running.len() < BATCHES_IN_FLIGHT {
+                let taken: Vec<_> = ready.drain(..ready.len().min(batch)).collect();
+                running.spawn(self.settle_batch(taken, shutdown.clone()));
+            }
             tokio::select! {
                 () = shutdown.cancelled() => break Ok(()),
                 Some(settled) = running.join_next(), if !running.is_empty() => {
-                    let key = match settled {
-                        Ok((key, Ok(()))) => key,
+                    let keys = match settled {
+                        Ok((keys, Ok(()))) => keys,
                         Ok((_, Err(error))) => break Err(ConsumeError::Amqp(error)),
-                        // Its delivery stays unacknowledged on this channel: start afresh.
+                        // Its deliveries stay unacknowledged on this channel: start afresh.
                         Err(error) => break Err(ConsumeError::HandlerPanicked(error.to_string())),
                     };
-                    if let Some(next) = lanes.finished(key) {
-                        running.spawn(self.settle(next, shutdown.clone()));
-                    }
+                    ready.extend(keys.into_iter().filter_map(|key| lanes.finished(key)));
                 }
                 next = deliveries.next() => match next {
                     Some(delivery) => {
                         let delivery = delivery?;
-                        if let Some(ready) = lanes.admit(booking_of(&delivery), delivery) {
-                            running.spawn(self.settle(ready, shutdown.clone()));
-                        }
+                        ready.extend(lanes.admit(booking_of(&delivery), delivery));
                     }
                     None => break Err(ConsumeError::CancelledByBroker),
                 },
@@ -165,47 +190,80 @@ impl<H: Handler> Consumer<H> {
         ended
     }
 
-    /// Handles one delivery and settles it. A failure that may pass (the database restarting)
-    /// is retried here, holding the delivery, rather than requeued: every requeue counts
-    /// toward the queue's delivery limit, and an outage must not dead-letter accepted work.
-    fn settle(
+    /// Handles a batch and acknowledges it; a batch that failed, or of one, is settled one
+    /// delivery at a time. Returns the batch's bookings.
+    fn settle_batch(
         &self,
-        (key, delivery): (Option<String>, Delivery),
+        batch: Vec<(Option<String>, Delivery)>,
         shutdown: CancellationToken,
-    ) -> impl Future<Output = (Option<String>, Result<(), lapin::Error>)> + Send + 'static {
+    ) -> impl Future<Output = (Vec<Option<String>>, Result<(), lapin::Error>)> + Send + 'static
+    {
         let handler = Arc::clone(&self.handler);
         let queue = self.queue.name;
         async move {
-            let message_id = delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(ToString::to_string);
-            let mut delays = reconnect_delays();
-            let settled = loop {
-                match handler.handle(&delivery).await {
-                    Ok(()) => break delivery.ack(BasicAckOptions::default()).await,
-                    Err(HandlerError::Poison(reason)) => {
-                        tracing::error!(queue, ?message_id, %reason, "dead-lettering message");
-                        break delivery.reject(BasicRejectOptions { requeue: false }).await;
-                    }
-                    Err(error @ HandlerError::Retry(_)) => {
-                        let delay = delays.next().unwrap_or(Duration::from_secs(30));
-                        tracing::warn!(queue, ?message_id, error = %error_chain(&error), ?delay, "handling failed; retrying");
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            // Stopping: give the delivery back for another consumer (one requeue).
-                            () = shutdown.cancelled() => {
-                                let requeue = BasicNackOptions { requeue: true, ..Default::default() };
-                                break delivery.nack(requeue).await;
+            let (keys, deliveries): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            if deliveries.len() > 1 {
+                match handler.handle_batch(&deliveries).await {
+                    Ok(()) => {
+                        for delivery in &deliveries {
+                            if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
+                                return (keys, Err(error));
                             }
                         }
+                        return (keys, Ok(()));
+                    }
+                    Err(error) => {
+                        tracing::warn!(queue, size = deliveries.len(), error = %error_chain(&error), "batch failed; handling its deliveries one by one");
                     }
                 }
-            };
-            (key, settled.map(drop))
+            }
+            for delivery in deliveries {
+                if let Err(error) = settle(&*handler, queue, delivery, &shutdown).await {
+                    return (keys, Err(error));
+                }
+            }
+            (keys, Ok(()))
         }
     }
+}
+
+/// Handles one delivery and settles it. A failure that may pass (the database restarting) is
+/// retried here, holding the delivery, rather than requeued: every requeue counts toward the
+/// queue's delivery limit, and an outage must not dead-letter accepted work.
+async fn settle<H: Handler>(
+    handler: &H,
+    queue: &str,
+    delivery: Delivery,
+    shutdown: &CancellationToken,
+) -> Result<(), lapin::Error> {
+    let message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(ToString::to_string);
+    let mut delays = reconnect_delays();
+    let settled = loop {
+        match handler.handle(&delivery).await {
+            Ok(()) => break delivery.ack(BasicAckOptions::default()).await,
+            Err(HandlerError::Poison(reason)) => {
+                tracing::error!(queue, ?message_id, %reason, "dead-lettering message");
+                break delivery.reject(BasicRejectOptions { requeue: false }).await;
+            }
+            Err(error @ HandlerError::Retry(_)) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(queue, ?message_id, error = %error_chain(&error), ?delay, "handling failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    // Stopping: give the delivery back for another consumer (one requeue).
+                    () = shutdown.cancelled() => {
+                        let requeue = BasicNackOptions { requeue: true, ..Default::default() };
+                        break delivery.nack(requeue).await;
+                    }
+                }
+            }
+        }
+    };
+    settled.map(drop)
 }
 
 /// The booking a delivery is about: every event names one in `data.booking_id`. A delivery
