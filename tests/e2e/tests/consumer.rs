@@ -32,9 +32,8 @@ impl Handler for Flaky {
     }
 }
 
-/// A broker with the topology declared and one booking event waiting on the provisioner's
-/// queue.
-async fn one_waiting_event() -> (TestBroker, Broker) {
+/// A broker of its own with the topology declared, and a connection to it.
+async fn declared_broker() -> (TestBroker, Broker) {
     let broker = TestBroker::create().await;
     let connection = Broker::connect(broker.url.clone().into(), "consumer-test")
         .await
@@ -42,6 +41,13 @@ async fn one_waiting_event() -> (TestBroker, Broker) {
     topology::declare(&connection.channel().await.unwrap())
         .await
         .unwrap();
+    (broker, connection)
+}
+
+/// A broker with the topology declared and one booking event waiting on the provisioner's
+/// queue.
+async fn one_waiting_event() -> (TestBroker, Broker) {
+    let (broker, connection) = declared_broker().await;
     let id = uuid::Uuid::new_v4();
     Publisher::new(connection.clone())
         .publish(&OutgoingMessage {
@@ -216,13 +222,7 @@ impl Handler for Batching {
 
 #[tokio::test]
 async fn deliveries_are_handled_in_batches_one_bookings_in_order_and_a_poison_one_alone() {
-    let broker = TestBroker::create().await;
-    let connection = Broker::connect(broker.url.clone().into(), "consumer-test")
-        .await
-        .unwrap();
-    topology::declare(&connection.channel().await.unwrap())
-        .await
-        .unwrap();
+    let (broker, connection) = declared_broker().await;
     // Ten bookings with four events each, interleaved, and one poison event among them.
     let mut bodies = Vec::new();
     for seq in 0..4 {
