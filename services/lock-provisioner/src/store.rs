@@ -241,18 +241,21 @@ pub(crate) async fn record_pin(
 
 /// PINs of other bookings that work, or are being set up, on `lock` now or later: a new PIN
 /// avoids them, since RemoteLock may refuse a PIN already used on the device.
-pub(crate) async fn live_pins_on_lock(
+/// Which of `candidates` are live on `lock` for a booking other than `except`.
+pub(crate) async fn live_on_lock(
     db: impl PgExecutor<'_>,
     lock: &LockId,
     except: &BookingId,
+    candidates: &[&str],
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT pin FROM booking_pins
-         WHERE lock_id = $1 AND booking_id <> $2 AND pin IS NOT NULL
+         WHERE lock_id = $1 AND pin = ANY($3) AND booking_id <> $2 AND pin IS NOT NULL
            AND state IN ('issued', 'pending') AND (valid_until IS NULL OR valid_until > now())",
     )
     .bind(lock)
     .bind(except)
+    .bind(candidates)
     .fetch_all(db)
     .await
 }
