@@ -35,10 +35,13 @@ impl Handler for BookingEvents {
     /// One transaction for the batch: the events are claimed together, then each booking is
     /// settled or queued.
     async fn handle_batch(&self, deliveries: &[Delivery]) -> Result<(), HandlerError> {
-        let events = deliveries
+        let mut events = deliveries
             .iter()
             .map(decode_envelope::<BookingData>)
             .collect::<Result<Vec<_>, _>>()?;
+        // Rows are locked in booking order, so batches of two provisioner processes holding
+        // the same bookings never wait on each other in a cycle.
+        events.sort_by(|a, b| a.data.booking_id.cmp(&b.data.booking_id));
         let ids: Vec<_> = events.iter().map(|event| event.event_id).collect();
         let mut tx = self.pool.begin().await?;
         let fresh = claim_events(&mut tx, crate::SERVICE, &ids).await?;

@@ -53,6 +53,9 @@ impl Handler for PinEvents {
         if issued.is_empty() {
             return Ok(());
         }
+        // Jobs are inserted in key order, so batches of two notifier processes holding the same
+        // events never wait on each other in a cycle.
+        issued.sort_by_cached_key(|event| job_key(&event.data));
         let ids: Vec<_> = issued.iter().map(|event| event.event_id).collect();
         let mut tx = self.pool.begin().await?;
         let fresh = claim_events(&mut tx, crate::CONSUMER, &ids).await?;
