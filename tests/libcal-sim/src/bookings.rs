@@ -58,6 +58,7 @@ pub async fn list(
     let email = query.0.get("email");
     let with_cancelled = query.flag("include_cancel", true)?;
     let with_tentative = query.flag("include_tentative", true)?;
+    let with_remote = query.flag("include_remote", false)?;
 
     let data = state.data();
     let mut rows: Vec<_> = data
@@ -66,6 +67,7 @@ pub async fn list(
         .filter(|r| visible(r.status, config.show_denied))
         .filter(|r| with_cancelled || !r.status.is_cancelled())
         .filter(|r| with_tentative || !r.status.is_tentative())
+        .filter(|r| with_remote || !r.remote)
         .filter(|r| eids.as_ref().is_none_or(|ids| ids.contains(&r.eid)))
         .filter(|r| {
             seat_ids

@@ -1,5 +1,5 @@
 //! In front of every API endpoint: injected faults first (they stand for the server or the
-//! network, not for the request), then the bearer token.
+//! network, not for the request), then the bearer token and its scope.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -33,8 +33,18 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match token {
-        Some(token) if state.tokens.is_live(token.trim()) => next.run(request).await,
-        _ => errors::invalid_token(),
+    if !token.is_some_and(|token| state.tokens.is_live(token.trim())) {
+        return errors::invalid_token();
     }
+    // Tokens carry the application's scope; every endpoint here reads spaces (doc §9.2).
+    if !state
+        .config
+        .scope
+        .split_whitespace()
+        .any(|code| code == "sp_r")
+    {
+        let description = "The token lacks the sp_r (Spaces - Read) scope";
+        return errors::oauth(StatusCode::FORBIDDEN, "insufficient_scope", description);
+    }
+    next.run(request).await
 }

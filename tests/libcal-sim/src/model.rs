@@ -116,4 +116,5 @@ pub struct BookingRow {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
+    pub remote: bool,
 }

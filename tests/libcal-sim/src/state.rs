@@ -73,6 +73,9 @@ pub struct NewBooking {
     /// or `Mediated Tentative` (awaiting staff).
     pub status: Status,
     pub rows: Vec<NewRow>,
+    /// Made by an Outlook/Google sync: hidden from `/space/bookings` without `include_remote=1`.
+    #[serde(default)]
+    pub remote: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -259,6 +262,7 @@ impl SimState {
                 first_name: booking.first_name.clone(),
                 last_name: booking.last_name.clone(),
                 email: booking.email.clone(),
+                remote: booking.remote,
             });
         }
         Ok(BookingRef { book_id, row_ids })

@@ -206,3 +206,28 @@ async fn a_clamping_simulator_serves_the_maximum_instead() {
         2
     );
 }
+
+#[tokio::test]
+async fn remote_bookings_need_include_remote() {
+    let api = Api::start().await;
+    let rows = vec![row(
+        api.room,
+        None,
+        "2026-07-01T14:00:00Z",
+        "2026-07-01T15:00:00Z",
+    )];
+    let synced = libcal_sim::NewBooking {
+        remote: true,
+        ..booking(Status::Confirmed, rows)
+    };
+    let made = api.sim.book(synced).unwrap();
+    assert!(
+        api.ok("1.1/space/bookings?date=2026-07-01")
+            .await
+            .is_empty()
+    );
+    let all = api
+        .ok("1.1/space/bookings?date=2026-07-01&include_remote=1")
+        .await;
+    assert_eq!(all[0]["bookId"], made.book_id.as_str());
+}

@@ -107,3 +107,17 @@ async fn revoked_tokens_are_401() {
     api.sim.revoke_tokens();
     assert_eq!(api.get("api/1.1/space/locations").await.0, 401);
 }
+
+#[tokio::test]
+async fn a_token_without_the_spaces_read_scope_is_403() {
+    let config = SimConfig {
+        scope: "cal_r ev_r".to_owned(),
+        ..SimConfig::default()
+    };
+    let api = Api::start_with(config).await;
+    let (status, body) = api.get("1.1/space/bookings").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
+}

@@ -129,5 +129,6 @@ pub fn booking(status: Status, rows: Vec<NewRow>) -> NewBooking {
         email: "ada@example.edu".to_owned(),
         status,
         rows,
+        remote: false,
     }
 }
