@@ -37,6 +37,8 @@ pub enum SimError {
     NoRows,
     #[error("a row must end after it starts")]
     EmptyInterval,
+    #[error("a booking cannot start as {0}: make it, then deny or cancel it")]
+    BadInitialStatus(&'static str),
     #[error("booking {book_id} is {status}, which cannot be {action}")]
     BadTransition {
         book_id: String,
@@ -69,8 +71,8 @@ pub struct NewBooking {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
-    /// Where it starts: `Confirmed`, `Tentative` (awaiting the patron's e-mail confirmation)
-    /// or `Mediated Tentative` (awaiting staff).
+    /// Where it starts: `Confirmed`, `Tentative` (awaiting the patron's e-mail confirmation),
+    /// `Mediated Tentative` (awaiting staff) or `Mediated Approved`.
     pub status: Status,
     pub rows: Vec<NewRow>,
     /// Made by an Outlook/Google sync: hidden from `/space/bookings` without `include_remote=1`.
@@ -234,6 +236,10 @@ impl SimState {
     pub fn book(&self, booking: NewBooking) -> Result<BookingRef, SimError> {
         if booking.rows.is_empty() {
             return Err(SimError::NoRows);
+        }
+        // Ending states come through the hooks, which stamp `cancelled` as LibCal does.
+        if booking.status.is_cancelled() || booking.status == Status::MediatedDenied {
+            return Err(SimError::BadInitialStatus(booking.status.as_str()));
         }
         let mut data = self.data();
         for row in &booking.rows {

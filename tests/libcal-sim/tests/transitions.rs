@@ -91,6 +91,14 @@ async fn cancellations_name_who_and_stamp_cancelled() {
         "cancelled rows are included by default"
     );
     assert!(rows(&api, "include_cancel=0").await.is_empty());
+    let already = common::booking(
+        Status::CancelledByAdmin,
+        vec![common::row(api.room, None, FROM, TO)],
+    );
+    assert_eq!(
+        api.sim.book(already),
+        Err(SimError::BadInitialStatus("Cancelled by Admin"))
+    );
 }
 
 #[tokio::test]
