@@ -1,22 +1,15 @@
 //! `libcal-sim`: serves the simulator until SIGTERM or Ctrl-C. Settings come from
 //! `LIBCAL_SIM_*` variables (see README).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use libcal_sim::{BinConfig, Simulator};
 use lockbridge_runtime::shutdown;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    sim_support::init_logging();
 
     let BinConfig { sim: config, demo } = match BinConfig::from_env() {
         Ok(config) => config,
