@@ -32,7 +32,6 @@ mod version;
 mod wall_clock;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use url::Url;
@@ -57,55 +56,24 @@ impl Simulator {
     /// Binds `config.listen` and serves until [`SimHandle::shutdown`] or until the last handle
     /// is dropped.
     pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
-        let base_url = base_url(listener.local_addr()?);
-        let state = Arc::new(SimState::new(config, base_url.clone()));
-        let app = router::build(state.clone());
-        let stop = state.shutdown.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "simulator server failed");
-            }
-        });
-        Ok(SimHandle {
-            base_url,
-            _stop_on_drop: Arc::new(StopOnDrop(state.clone())),
-            state,
-        })
+        let bound = sim_support::bind(config.listen).await?;
+        let state = Arc::new(SimState::new(config, bound.base_url.clone()));
+        let serving = bound.serve(router::build(state.clone()), state.shutdown.clone());
+        Ok(SimHandle { state, serving })
     }
-}
-
-/// A connectable URL even when listening on all interfaces.
-fn base_url(mut addr: SocketAddr) -> Url {
-    if addr.ip().is_unspecified() {
-        addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    }
-    Url::parse(&format!("http://{addr}/")).expect("socket address forms a valid URL")
 }
 
 #[derive(Clone)]
 pub struct SimHandle {
     state: Arc<SimState>,
-    base_url: Url,
-    /// Shared by all clones of the handle; the server stops when the last one goes.
-    _stop_on_drop: Arc<StopOnDrop>,
-}
-
-struct StopOnDrop(Arc<SimState>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.shutdown.cancel();
-    }
+    /// The server stops when the last clone of the handle goes.
+    serving: sim_support::Serving,
 }
 
 impl SimHandle {
     /// E.g. `http://127.0.0.1:PORT/`: OAuth under `/oauth/...`, the API at `/...` and `/v1/...`.
     pub fn base_url(&self) -> Url {
-        self.base_url.clone()
+        self.serving.base_url.clone()
     }
 
     pub fn seed(&self) -> Seed {

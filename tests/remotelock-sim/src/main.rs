@@ -3,20 +3,13 @@
 //! Settings come from `REMOTELOCK_SIM_*` variables (see README); `--listen ADDR` overrides
 //! `REMOTELOCK_SIM_LISTEN`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use remotelock_sim::{SimConfig, Simulator};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    sim_support::init_logging();
 
     let mut config = match SimConfig::from_env() {
         Ok(config) => config,
