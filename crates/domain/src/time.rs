@@ -16,6 +16,12 @@ pub struct TimeZone(chrono_tz::Tz);
 pub struct TimeZoneError(pub String);
 
 impl TimeZone {
+    /// A zone name read back from the database. Only valid names are ever stored; UTC is a
+    /// safe reading of a corrupted row.
+    pub fn from_stored(name: &str) -> Self {
+        name.parse().unwrap_or(Self(chrono_tz::UTC))
+    }
+
     pub fn tz(self) -> chrono_tz::Tz {
         self.0
     }
@@ -174,6 +180,12 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_stored_zone_reads_back_and_a_corrupted_one_as_utc() {
+        assert_eq!(TimeZone::from_stored("Europe/Paris").name(), "Europe/Paris");
+        assert_eq!(TimeZone::from_stored("Mars/Olympus").name(), "UTC");
     }
 
     fn local_window(

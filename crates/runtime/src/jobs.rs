@@ -55,14 +55,15 @@ pub async fn is_pending(
     queue: &str,
     key: &str,
 ) -> Result<bool, sqlx::Error> {
-    let state: Option<String> = sqlx::query_scalar(
-        "SELECT state::text FROM jobs WHERE queue = $1 AND job_key = $2 FOR UPDATE",
+    let pending: Option<bool> = sqlx::query_scalar(
+        "SELECT state IN ('queued', 'running') FROM jobs
+         WHERE queue = $1 AND job_key = $2 FOR UPDATE",
     )
     .bind(queue)
     .bind(key)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(state.is_some_and(|state| state == "queued" || state == "running"))
+    Ok(pending.unwrap_or(false))
 }
 
 /// What a new request for an existing job does.

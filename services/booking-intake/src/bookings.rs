@@ -302,7 +302,7 @@ async fn apply(
                     status: content.status,
                     patron: content.patron.clone(),
                     revision,
-                    time_zone: zone(&place.time_zone),
+                    time_zone: TimeZone::from_stored(&place.time_zone),
                 };
                 let event = Envelope::new(event_type, correlation_id, data);
                 outbox::enqueue(&mut tx, crate::PRODUCER, &event).await?;
@@ -332,12 +332,6 @@ async fn apply(
         pin: current.pin,
     }
     .into())
-}
-
-/// Only valid zone names are ever stored; UTC is a safe reading of a corrupted row.
-fn zone(name: &str) -> TimeZone {
-    name.parse()
-        .unwrap_or_else(|_| "UTC".parse().expect("UTC is a zone"))
 }
 
 fn check_order(

@@ -86,10 +86,7 @@ pub(crate) async fn booking(
             space_id: row.space_id,
             space_name: row.space_name,
             location_name: row.location_name,
-            location_zone: row
-                .time_zone
-                .parse()
-                .unwrap_or_else(|_| "UTC".parse().expect("UTC is a zone")),
+            location_zone: TimeZone::from_stored(&row.time_zone),
             lock: row
                 .lock_id
                 .zip(row.lock_name)

@@ -1,6 +1,6 @@
-//! The consumer loop: the deliveries held are handled at once, one booking's in order, each
-//! acknowledged only after its handler returned (so after its transaction committed);
-//! reconnects with backoff when the broker goes away.
+//! The consumer loop: the deliveries held are handled in batches, several at once, one
+//! booking's in order, each acknowledged only after its batch's handler returned (so after its
+//! transaction committed); reconnects with backoff when the broker goes away.
 
 use std::{
     collections::{HashMap, VecDeque},
