@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use serde_json::json;
 use uuid::Uuid;
 
@@ -104,36 +106,48 @@ impl Drop for TestBroker {
 }
 
 impl TestBroker {
-    /// Closes every client connection to this virtual host, as a broker restart would.
-    pub async fn close_connections(&self) -> usize {
-        let connections = self
-            .management_get(&format!("vhosts/{}/connections", self.vhost))
-            .await;
-        let names: Vec<String> = connections
-            .as_array()
-            .expect("connections array")
-            .iter()
-            .filter_map(|c| c["name"].as_str().map(str::to_owned))
-            .collect();
-        for name in &names {
-            let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-            let response = self
-                .http
-                .delete(format!(
-                    "{}/api/connections/{}",
-                    self.management,
-                    encoded.replace('+', "%20")
-                ))
-                .basic_auth("guest", Some("guest"))
-                .send()
-                .await
-                .expect("management API reachable");
-            assert!(
-                response.status().is_success(),
-                "close {name}: {}",
-                response.status()
-            );
-        }
-        names.len()
+    /// Waits until at least `at_least` client connections to this virtual host are open, then
+    /// closes them all at once, as a broker restart would, and returns how many were open.
+    ///
+    /// Asks `rabbitmqctl`, which sees the broker's live connections, rather than the
+    /// management API, which lists a connection only once its statistics have been collected
+    /// (seconds later, and later still on a loaded machine or a freshly enabled plugin).
+    pub async fn close_connections(&self, at_least: usize, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        let open = loop {
+            let listed =
+                rabbitmqctl(&["list_connections", "--quiet", "-p", &self.vhost, "pid"]).await;
+            let open = listed
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .count();
+            if open >= at_least || tokio::time::Instant::now() >= deadline {
+                break open;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        rabbitmqctl(&[
+            "close_all_connections",
+            "--vhost",
+            &self.vhost,
+            "test: broker restart",
+        ])
+        .await;
+        open
     }
+}
+
+async fn rabbitmqctl(args: &[&str]) -> String {
+    let output = tokio::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .await
+        .expect("rabbitmqctl runs (the tests need the broker on this machine)");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
