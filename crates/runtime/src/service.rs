@@ -26,7 +26,7 @@ use crate::{
     amqp::{Broker, BrokerError, topology},
     configuration::{ConfigurationError, CredentialError, Settings},
     db::{self, DatabaseError},
-    health::{self, Readiness},
+    health::{self, Connections, Probe, Readiness},
     telemetry::{self, error_chain},
 };
 
@@ -118,34 +118,56 @@ pub struct Infrastructure {
 impl Infrastructure {
     /// Connects, migrates, and declares the RabbitMQ topology.
     pub async fn connect<T>(settings: &Settings<T>, service: &str) -> Result<Self, StartupError> {
-        let pool = db::connect_and_migrate(&settings.database).await?;
+        let pool = connect_database(settings).await?;
         let broker = Broker::connect(settings.amqp.url.clone(), service).await?;
         topology::declare(&broker.channel().await?).await?;
         Ok(Self { pool, broker })
     }
+}
 
-    pub fn readiness(&self) -> Readiness {
-        Readiness {
-            pool: self.pool.clone(),
-            broker: self.broker.clone(),
-            working: Arc::new(AtomicBool::new(true)),
-        }
+/// Connects to the database and migrates it: all a service that never touches the broker
+/// holds (the LibCal connector, which may run at the library, far from our RabbitMQ).
+pub async fn connect_database<T>(settings: &Settings<T>) -> Result<PgPool, StartupError> {
+    Ok(db::connect_and_migrate(&settings.database).await?)
+}
+
+async fn database_is_up(pool: &PgPool) -> bool {
+    sqlx::query("SELECT 1").execute(pool).await.is_ok()
+}
+
+impl Connections for Infrastructure {
+    async fn check(&self) -> Vec<(&'static str, bool)> {
+        vec![
+            ("database", database_is_up(&self.pool).await),
+            ("broker", self.broker.is_connected()),
+        ]
+    }
+
+    async fn close(&self) {
+        self.broker.close().await;
     }
 }
 
-/// What a service holds between `build` and `run_until_stopped`: its connections and the
-/// listener its HTTP server will serve on.
-pub struct Server {
-    listener: TcpListener,
-    pub infrastructure: Infrastructure,
-    drain_deadline: Duration,
+impl Connections for PgPool {
+    async fn check(&self) -> Vec<(&'static str, bool)> {
+        vec![("database", database_is_up(self).await)]
+    }
+
+    async fn close(&self) {}
 }
 
-impl Server {
-    pub async fn bind(
-        infrastructure: Infrastructure,
-        addr: SocketAddr,
-    ) -> Result<Self, StartupError> {
+/// What a service holds between `build` and `run_until_stopped`: its connections (the
+/// database and the broker, or only the database) and the listener its HTTP server will
+/// serve on.
+pub struct Server<C = Infrastructure> {
+    listener: TcpListener,
+    pub infrastructure: C,
+    drain_deadline: Duration,
+    probes: Vec<(&'static str, Probe)>,
+}
+
+impl<C: Connections> Server<C> {
+    pub async fn bind(infrastructure: C, addr: SocketAddr) -> Result<Self, StartupError> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Listen { addr, source })?;
@@ -153,7 +175,14 @@ impl Server {
             listener,
             infrastructure,
             drain_deadline: DRAIN_DEADLINE,
+            probes: Vec::new(),
         })
+    }
+
+    /// Adds a condition `/readyz` reports under `name` and needs true to answer 200.
+    pub fn with_probe(mut self, name: &'static str, probe: Probe) -> Self {
+        self.probes.push((name, probe));
+        self
     }
 
     /// Where it listens (tests bind port 0 and ask).
@@ -177,8 +206,12 @@ impl Server {
         shutdown: CancellationToken,
         tasks: impl IntoIterator<Item = (&'static str, JoinHandle<()>)>,
     ) -> Result<(), TaskDied> {
-        let readiness = self.infrastructure.readiness();
-        let working = readiness.working.clone();
+        let working = Arc::new(AtomicBool::new(true));
+        let readiness = Readiness {
+            connections: self.infrastructure.clone(),
+            working: working.clone(),
+            probes: self.probes,
+        };
         let app = router.merge(health::router(readiness));
         let serving = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -207,7 +240,7 @@ impl Server {
             running.abort();
         }
         let _ = server.await;
-        self.infrastructure.broker.close().await;
+        self.infrastructure.close().await;
         died.map_or(Ok(()), Err)
     }
 
