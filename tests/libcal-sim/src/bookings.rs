@@ -31,6 +31,13 @@ pub async fn list(
             .map_err(|_| bad_request(format!("date {raw:?} is not YYYY-MM-DD")))?,
         None => Utc::now().with_timezone(&config.time_zone).date_naive(),
     };
+    let today = Utc::now().with_timezone(&config.time_zone).date_naive();
+    // Then `days` counts from today [I: how an ignored date combines with `days` is unknown].
+    let first_day = if config.ignore_past_dates {
+        first_day.max(today)
+    } else {
+        first_day
+    };
     let days = query.number::<u32>("days")?.unwrap_or(0);
     if days > config.max_days {
         let max = config.max_days;

@@ -39,6 +39,9 @@ pub struct SimConfig {
     pub over_limit: OverLimit,
     /// Whether `Mediated Denied` rows are served (doc: they seem not to be, so off).
     pub show_denied: bool,
+    /// Whether a `date` before today is read as today (UCL: "Dates in the past are ignored"
+    /// [T]; PITT relies on them being honoured [T]): off honours them.
+    pub ignore_past_dates: bool,
 }
 
 impl Default for SimConfig {
@@ -55,6 +58,7 @@ impl Default for SimConfig {
             max_limit: 500,
             over_limit: OverLimit::Refuse,
             show_denied: false,
+            ignore_past_dates: false,
         }
     }
 }
@@ -150,6 +154,7 @@ impl BinConfig {
             max_limit: small("LIBCAL_SIM_MAX_LIMIT", defaults.max_limit)?,
             over_limit,
             show_denied: flag("LIBCAL_SIM_SHOW_DENIED")?,
+            ignore_past_dates: flag("LIBCAL_SIM_IGNORE_PAST_DATES")?,
         };
         Ok(Self { sim, demo })
     }
@@ -185,8 +190,10 @@ mod tests {
             ("LIBCAL_SIM_TIME_ZONE", "Europe/London"),
             ("LIBCAL_SIM_OVER_LIMIT", "clamp"),
             ("LIBCAL_SIM_MAX_LIMIT", "100"),
+            ("LIBCAL_SIM_IGNORE_PAST_DATES", "1"),
         ])
         .unwrap();
+        assert!(config.sim.ignore_past_dates);
         assert_eq!(config.sim.client_secret, "s3cret");
         assert_eq!(config.sim.time_zone, chrono_tz::Europe::London);
         assert_eq!(config.sim.over_limit, OverLimit::Clamp);
