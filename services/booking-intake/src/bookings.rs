@@ -196,7 +196,7 @@ pub(crate) enum ApplyError {
     /// Refused as the HTTP API answers it: stale, another source's, about nothing known.
     #[error("{}", .0.detail)]
     Refused(Problem),
-    /// May pass: the caller tries again later.
+    /// Over HTTP a 503 to retry; the AMQP consumer retries it unless it would fail again.
     #[error("the database failed")]
     Database(#[from] sqlx::Error),
 }
