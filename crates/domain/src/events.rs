@@ -38,7 +38,7 @@ impl EventType {
     ];
 
     /// The routing key, which is also the AMQP `type` property.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::BookingConfirmed => "booking.confirmed",
             Self::BookingChanged => "booking.changed",

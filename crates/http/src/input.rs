@@ -23,11 +23,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim();
-                mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
-            });
+            .is_some_and(is_json_media_type);
         if !is_json {
             return Err(Problem::unsupported_media_type());
         }
@@ -43,13 +39,25 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                     }
                     other => Problem::malformed(other.body_text()),
                 })?;
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(object)) => Ok(Self(object)),
-            Ok(_) => Err(Problem::malformed("the body must be a JSON object")),
-            Err(error) => Err(Problem::malformed(format!(
-                "the body is not valid JSON: {error}"
-            ))),
-        }
+        json_object(&bytes).map(Self)
+    }
+}
+
+/// Whether a content type (`application/json; charset=utf-8`, `application/problem+json`)
+/// names JSON.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+}
+
+/// A body that must be a JSON object, or the problem naming `body`.
+pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, Problem> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(Problem::malformed("the body must be a JSON object")),
+        Err(error) => Err(Problem::malformed(format!(
+            "the body is not valid JSON: {error}"
+        ))),
     }
 }
 

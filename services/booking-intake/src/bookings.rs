@@ -36,17 +36,16 @@ const MAX_EMAIL_LEN: usize = 254;
 
 /// What the source says about a booking: the part whose change is worth an event.
 #[derive(Debug, Clone, PartialEq)]
-struct BookingContent {
+pub(crate) struct BookingContent {
     space_id: SpaceId,
     window: BookingWindow,
     status: BookingStatus,
     patron: Patron,
 }
 
-fn read_booking(
-    body: &serde_json::Map<String, Value>,
-) -> Result<(BookingContent, Option<i64>), Problem> {
-    let mut fields = Fields::new(body);
+/// Reads a booking body (design §3.1) into the change it asks for; `None` when a field is
+/// wrong, which `fields` has then recorded.
+pub(crate) fn read_put(fields: &mut Fields<'_>) -> Option<Change> {
     let space_id = fields.parsed("space_id", |s| SpaceId::parse(s));
     let starts_at = fields.instant("starts_at");
     let ends_at = fields.instant("ends_at");
@@ -80,14 +79,26 @@ fn read_booking(
         },
         _ => None,
     };
+    Some(Change::Put {
+        content: BookingContent {
+            space_id: space_id?,
+            window: window?,
+            status: status?,
+            patron: patron?,
+        },
+        revision,
+    })
+}
+
+/// Reads `body` with `read`, refusing it with every field at fault at once.
+pub(crate) fn read_body<'a, T>(
+    body: &'a serde_json::Map<String, Value>,
+    read: impl FnOnce(&mut Fields<'a>) -> Option<T>,
+) -> Result<T, Problem> {
+    let mut fields = Fields::new(body);
+    let read = read(&mut fields);
     fields.finish()?;
-    let content = BookingContent {
-        space_id: space_id.expect("checked"),
-        window: window.expect("checked"),
-        status: status.expect("checked"),
-        patron: patron.expect("checked"),
-    };
-    Ok((content, revision))
+    Ok(read.expect("a field that did not read has recorded its error"))
 }
 
 /// A plausibility check, not RFC 5322: one `@`, something on both sides, a dot in the domain.
@@ -169,169 +180,216 @@ struct Current {
     pin: PinRow,
 }
 
-/// Begins the booking's transaction holding its lock, which serializes the writers of one
-/// booking (two first PUTs racing to insert it included), and reads what the write needs.
-/// Three round trips, where a statement each took six: under load a request's time is mostly
-/// its round trips.
-async fn begin_locked(
-    pool: &sqlx::PgPool,
-    booking_id: &BookingId,
-    space_id: Option<&SpaceId>,
-) -> Result<(Transaction<'static, Postgres>, Current), sqlx::Error> {
-    // The lock is taken by the statement that begins the transaction. It is a simple query,
-    // so the id is written into it: a BookingId holds only ASCII letters, digits and `._:-`,
-    // nothing that can end a string literal.
-    let mut tx = pool
-        .begin_with(format!(
-            "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('{}', 0))",
-            booking_id.as_str()
-        ))
-        .await?;
-    let current = sqlx::query_as(
-        "WITH stored AS (
-             SELECT source, space_id, starts_at, ends_at, status, patron_name, patron_email,
-                    revision, correlation_id, created_at, updated_at
-             FROM bookings WHERE booking_id = $1),
-         place AS (
-             SELECT l.location_id, l.time_zone,
-                    EXISTS (SELECT 1 FROM lock_links k WHERE k.space_id = s.space_id) AS linked
-             FROM spaces s JOIN categories c USING (category_id) JOIN locations l USING (location_id)
-             WHERE s.space_id = coalesce($2, (SELECT space_id FROM stored)))
-         SELECT (SELECT to_jsonb(stored) FROM stored) AS stored,
-                (SELECT to_jsonb(place) FROM place) AS place,
-                p.state AS pin_state, p.pin, p.valid_from, p.valid_until
-         FROM (SELECT 1) AS one LEFT JOIN booking_pins p ON p.booking_id = $1",
-    )
-    .bind(booking_id)
-    .bind(space_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    Ok((tx, current))
-}
-
-/// Stores `content` for the booking and, when it deserves one, its event.
-/// What a request asks of a booking.
-enum Change {
+/// What a source asks of a booking.
+pub(crate) enum Change {
     Put {
         content: BookingContent,
         revision: Option<i64>,
     },
-    /// A DELETE carries no revision: it keeps the stored one and is never stale.
+    /// A cancel carries no revision: it keeps the stored one and is never stale.
     Cancel,
 }
 
-async fn apply(
-    state: &AppState,
-    source: &Source,
+/// Why a change was not applied.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyError {
+    /// Refused as the HTTP API answers it: stale, another source's, about nothing known.
+    #[error("{}", .0.detail)]
+    Refused(Problem),
+    /// Over HTTP a 503 to retry; the AMQP consumer retries it unless it would fail again.
+    #[error("the database failed")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<Problem> for ApplyError {
+    fn from(problem: Problem) -> Self {
+        Self::Refused(problem)
+    }
+}
+
+impl From<ApplyError> for Problem {
+    fn from(error: ApplyError) -> Self {
+        match error {
+            ApplyError::Refused(problem) => problem,
+            ApplyError::Database(error) => error.into(),
+        }
+    }
+}
+
+/// A change under way: the booking's transaction, begun holding its lock, which serializes
+/// the writers of one booking (two first PUTs racing to insert it included), and what the
+/// write reads. Three round trips, where a statement each took six: under load a request's
+/// time is mostly its round trips. Dropped without [`Locked::apply`], it rolls back.
+pub(crate) struct Locked {
+    tx: Transaction<'static, Postgres>,
+    current: Current,
     booking_id: BookingId,
     change: Change,
-) -> Result<BookingView, Problem> {
-    let named_space = match &change {
-        Change::Put { content, .. } => Some(&content.space_id),
-        Change::Cancel => None,
-    };
-    // Everything below reads the booking as it is under the lock, so a cancel racing an
-    // update cancels the updated booking.
-    let (mut tx, current) = begin_locked(&state.pool, &booking_id, named_space).await?;
-    let stored = current.stored.map(|Jsonb(stored)| stored);
-    let (content, revision) = match change {
-        Change::Put { content, revision } => {
-            if let Some(stored) = &stored {
-                check_order(source, stored, &content, revision)?;
-            }
-            (content, revision)
-        }
-        Change::Cancel => match stored.as_ref().filter(|s| s.source == source.0) {
-            Some(stored) => (
-                BookingContent {
-                    status: BookingStatus::Cancelled,
-                    ..stored.content()
-                },
-                None,
-            ),
-            None => return Err(Problem::not_found("no such booking")),
-        },
-    };
-    let Some(Jsonb(place)) = current.place else {
-        return Err(Problem::invalid_field(
-            "space_id",
-            "no such space: create it first with PUT /v1/spaces/{id}",
-        ));
-    };
-    let before = stored.as_ref().map(StoredRow::content);
-    let revision = revision.or(stored.as_ref().and_then(|s| s.revision));
-    let unchanged =
-        before.as_ref() == Some(&content) && stored.as_ref().and_then(|s| s.revision) == revision;
-    let mut announced = false;
-    let (created_at, updated_at) = match &stored {
-        Some(stored) if unchanged => (stored.created_at, stored.updated_at),
-        _ => {
-            let correlation_id = stored
-                .as_ref()
-                .map_or_else(Uuid::now_v7, |s| s.correlation_id);
-            let written = sqlx::query_as(
-                "INSERT INTO bookings (booking_id, source, space_id, starts_at, ends_at, status,
-                                       patron_name, patron_email, revision, correlation_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (booking_id) DO UPDATE SET space_id = EXCLUDED.space_id,
-                     starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, status = EXCLUDED.status,
-                     patron_name = EXCLUDED.patron_name, patron_email = EXCLUDED.patron_email,
-                     revision = EXCLUDED.revision, updated_at = now()
-                 RETURNING created_at, updated_at",
-            )
-            .bind(&booking_id)
-            .bind(&source.0)
-            .bind(&content.space_id)
-            .bind(content.window.starts_at())
-            .bind(content.window.ends_at())
-            .bind(content.status)
-            .bind(&content.patron.name)
-            .bind(&content.patron.email)
-            .bind(revision)
-            .bind(correlation_id)
-            .fetch_one(&mut *tx)
+}
+
+impl Locked {
+    pub(crate) async fn begin(
+        pool: &sqlx::PgPool,
+        booking_id: BookingId,
+        change: Change,
+    ) -> Result<Self, sqlx::Error> {
+        let space_id = match &change {
+            Change::Put { content, .. } => Some(&content.space_id),
+            Change::Cancel => None,
+        };
+        // The lock is taken by the statement that begins the transaction. It is a simple query,
+        // so the id is written into it: a BookingId holds only ASCII letters, digits and `._:-`,
+        // nothing that can end a string literal.
+        let mut tx = pool
+            .begin_with(format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('{}', 0))",
+                booking_id.as_str()
+            ))
             .await?;
-            if let Some(event_type) = event_for(before.as_ref(), &content) {
-                let data = BookingData {
-                    booking_id: booking_id.clone(),
-                    source: source.0.clone(),
-                    space_id: content.space_id.clone(),
-                    location_id: place.location_id.clone(),
-                    starts_at: content.window.starts_at(),
-                    ends_at: content.window.ends_at(),
-                    status: content.status,
-                    patron: content.patron.clone(),
-                    revision,
-                    time_zone: TimeZone::from_stored(&place.time_zone),
-                };
-                let event = Envelope::new(event_type, correlation_id, data);
-                outbox::enqueue(&mut tx, crate::PRODUCER, &event).await?;
-                announced = true;
-                tracing::info!(booking_id = %booking_id, event_type = event_type.as_str(), event_id = %event.event_id, "booking stored");
+        let current = sqlx::query_as(
+            "WITH stored AS (
+                 SELECT source, space_id, starts_at, ends_at, status, patron_name, patron_email,
+                        revision, correlation_id, created_at, updated_at
+                 FROM bookings WHERE booking_id = $1),
+             place AS (
+                 SELECT l.location_id, l.time_zone,
+                        EXISTS (SELECT 1 FROM lock_links k WHERE k.space_id = s.space_id) AS linked
+                 FROM spaces s JOIN categories c USING (category_id) JOIN locations l USING (location_id)
+                 WHERE s.space_id = coalesce($2, (SELECT space_id FROM stored)))
+             SELECT (SELECT to_jsonb(stored) FROM stored) AS stored,
+                    (SELECT to_jsonb(place) FROM place) AS place,
+                    p.state AS pin_state, p.pin, p.valid_from, p.valid_until
+             FROM (SELECT 1) AS one LEFT JOIN booking_pins p ON p.booking_id = $1",
+        )
+        .bind(&booking_id)
+        .bind(space_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(Self {
+            tx,
+            current,
+            booking_id,
+            change,
+        })
+    }
+
+    /// The transaction, for what must commit or roll back with the change.
+    pub(crate) fn transaction(&mut self) -> &mut Transaction<'static, Postgres> {
+        &mut self.tx
+    }
+
+    /// Orders the change against the stored booking, stores it and its event if it deserves
+    /// one, and commits.
+    pub(crate) async fn apply(self, source: &Source) -> Result<BookingView, ApplyError> {
+        let Self {
+            mut tx,
+            current,
+            booking_id,
+            change,
+        } = self;
+        // Everything below reads the booking as it is under the lock, so a cancel racing an
+        // update cancels the updated booking.
+        let stored = current.stored.map(|Jsonb(stored)| stored);
+        let (content, revision) = match change {
+            Change::Put { content, revision } => {
+                if let Some(stored) = &stored {
+                    check_order(source, stored, &content, revision)?;
+                }
+                (content, revision)
             }
-            written
+            Change::Cancel => match stored.as_ref().filter(|s| s.source == source.0) {
+                Some(stored) => (
+                    BookingContent {
+                        status: BookingStatus::Cancelled,
+                        ..stored.content()
+                    },
+                    None,
+                ),
+                None => return Err(Problem::not_found("no such booking").into()),
+            },
+        };
+        let Some(Jsonb(place)) = current.place else {
+            return Err(Problem::invalid_field(
+                "space_id",
+                "no such space: create it first with PUT /v1/spaces/{id}",
+            )
+            .into());
+        };
+        let before = stored.as_ref().map(StoredRow::content);
+        let revision = revision.or(stored.as_ref().and_then(|s| s.revision));
+        let unchanged = before.as_ref() == Some(&content)
+            && stored.as_ref().and_then(|s| s.revision) == revision;
+        let mut announced = false;
+        let (created_at, updated_at) = match &stored {
+            Some(stored) if unchanged => (stored.created_at, stored.updated_at),
+            _ => {
+                let correlation_id = stored
+                    .as_ref()
+                    .map_or_else(Uuid::now_v7, |s| s.correlation_id);
+                let written = sqlx::query_as(
+                    "INSERT INTO bookings (booking_id, source, space_id, starts_at, ends_at, status,
+                                           patron_name, patron_email, revision, correlation_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     ON CONFLICT (booking_id) DO UPDATE SET space_id = EXCLUDED.space_id,
+                         starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, status = EXCLUDED.status,
+                         patron_name = EXCLUDED.patron_name, patron_email = EXCLUDED.patron_email,
+                         revision = EXCLUDED.revision, updated_at = now()
+                     RETURNING created_at, updated_at",
+                )
+                .bind(&booking_id)
+                .bind(&source.0)
+                .bind(&content.space_id)
+                .bind(content.window.starts_at())
+                .bind(content.window.ends_at())
+                .bind(content.status)
+                .bind(&content.patron.name)
+                .bind(&content.patron.email)
+                .bind(revision)
+                .bind(correlation_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if let Some(event_type) = event_for(before.as_ref(), &content) {
+                    let data = BookingData {
+                        booking_id: booking_id.clone(),
+                        source: source.0.clone(),
+                        space_id: content.space_id.clone(),
+                        location_id: place.location_id.clone(),
+                        starts_at: content.window.starts_at(),
+                        ends_at: content.window.ends_at(),
+                        status: content.status,
+                        patron: content.patron.clone(),
+                        revision,
+                        time_zone: TimeZone::from_stored(&place.time_zone),
+                    };
+                    let event = Envelope::new(event_type, correlation_id, data);
+                    outbox::enqueue(&mut tx, crate::PRODUCER, &event).await?;
+                    announced = true;
+                    tracing::info!(booking_id = %booking_id, event_type = event_type.as_str(), event_id = %event.event_id, "booking stored");
+                }
+                written
+            }
+        };
+        tx.commit().await?;
+        if announced {
+            Channel::outbox(crate::PRODUCER).ring();
         }
-    };
-    tx.commit().await?;
-    if announced {
-        Channel::outbox(crate::PRODUCER).ring();
+        Ok(ViewRow {
+            booking_id,
+            space_id: content.space_id,
+            starts_at: content.window.starts_at(),
+            ends_at: content.window.ends_at(),
+            status: content.status,
+            patron_name: content.patron.name,
+            patron_email: content.patron.email,
+            revision,
+            time_zone: place.time_zone,
+            created_at,
+            updated_at,
+            linked: place.linked,
+            pin: current.pin,
+        }
+        .into())
     }
-    Ok(ViewRow {
-        booking_id,
-        space_id: content.space_id,
-        starts_at: content.window.starts_at(),
-        ends_at: content.window.ends_at(),
-        status: content.status,
-        patron_name: content.patron.name,
-        patron_email: content.patron.email,
-        revision,
-        time_zone: place.time_zone,
-        created_at,
-        updated_at,
-        linked: place.linked,
-        pin: current.pin,
-    }
-    .into())
 }
 
 fn check_order(
@@ -370,14 +428,11 @@ async fn put_booking(
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<BookingView>), Problem> {
     let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
-    let (content, revision) = read_booking(&body)?;
-    let view = apply(
-        &state,
-        &source,
-        booking_id,
-        Change::Put { content, revision },
-    )
-    .await?;
+    let change = read_body(&body, read_put)?;
+    let view = Locked::begin(&state.pool, booking_id, change)
+        .await?
+        .apply(&source)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
@@ -387,7 +442,10 @@ async fn cancel_booking(
     Path(raw_id): Path<String>,
 ) -> Result<(StatusCode, Json<BookingView>), Problem> {
     let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
-    let view = apply(&state, &source, booking_id, Change::Cancel).await?;
+    let view = Locked::begin(&state.pool, booking_id, Change::Cancel)
+        .await?
+        .apply(&source)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 

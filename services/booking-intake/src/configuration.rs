@@ -21,6 +21,10 @@ pub struct IntakeSettings {
     /// One bearer token per upstream source, keyed by the source's name.
     #[serde(default)]
     pub tokens: BTreeMap<String, SecretString>,
+    /// The source of each RabbitMQ user that publishes to `lockbridge.intake`, keyed by user
+    /// (design §3.5). Sources are those of `tokens`, but need no token of their own.
+    #[serde(default)]
+    pub amqp_sources: BTreeMap<String, String>,
     pub max_body_bytes: usize,
 }
 

@@ -1,6 +1,8 @@
-//! booking-intake: the only way bookings enter lockbridge (design §3.1). Validates, orders by
-//! revision, stores, and writes the event to the outbox in the same transaction.
+//! booking-intake: the only way bookings enter lockbridge, over HTTP (design §3.1) or AMQP
+//! (§3.5). Validates, orders by revision, stores, and writes the event to the outbox in the
+//! same transaction.
 
+mod amqp_intake;
 mod auth;
 mod bookings;
 mod catalogue;

@@ -2,12 +2,14 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, middleware};
 use lockbridge_runtime::{
+    amqp::{Consumer, dead_letter::DeadLetters, topology::INTAKE_BOOKINGS},
     outbox::Relay,
     service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    amqp_intake::{AmqpIntake, AmqpSources},
     auth::SourceTokens,
     bookings, catalogue,
     configuration::{Sections, Settings},
@@ -21,6 +23,8 @@ pub(crate) struct AppState {
 pub struct Application {
     server: Server,
     router: Router,
+    amqp_intake: AmqpIntake,
+    prefetch: u16,
 }
 
 impl Service for Application {
@@ -31,7 +35,14 @@ impl Service for Application {
     async fn build(settings: Settings) -> Result<Self, StartupError> {
         let intake = &settings.own.intake;
         settings.require(&[intake.source_tokens()])?;
+        let sources = AmqpSources::new(&intake.amqp_sources)
+            .map_err(|e| StartupError::Invalid(e.to_string()))?;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
+        let amqp_intake = AmqpIntake {
+            pool: infrastructure.pool.clone(),
+            sources,
+            dead_letters: DeadLetters::new(infrastructure.broker.clone(), INTAKE_BOOKINGS),
+        };
         let tokens = Arc::new(SourceTokens::new(&intake.tokens));
         let state = AppState {
             pool: infrastructure.pool.clone(),
@@ -47,6 +58,8 @@ impl Service for Application {
         Ok(Self {
             server: Server::bind(infrastructure, intake.listen).await?,
             router,
+            amqp_intake,
+            prefetch: settings.amqp.prefetch,
         })
     }
 
@@ -61,9 +74,19 @@ impl Service for Application {
             broker: infrastructure.broker.clone(),
             producer: crate::PRODUCER,
         };
-        let relay = tokio::spawn(relay.run(shutdown.clone()));
-        self.server
-            .run(self.router, shutdown, [("outbox relay", relay)])
-            .await
+        let consumer = Consumer {
+            broker: infrastructure.broker.clone(),
+            queue: INTAKE_BOOKINGS,
+            prefetch: self.prefetch,
+            handler: Arc::new(self.amqp_intake),
+        };
+        let tasks = [
+            ("outbox relay", tokio::spawn(relay.run(shutdown.clone()))),
+            (
+                "intake consumer",
+                tokio::spawn(consumer.run(shutdown.clone())),
+            ),
+        ];
+        self.server.run(self.router, shutdown, tasks).await
     }
 }

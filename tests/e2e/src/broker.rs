@@ -43,6 +43,31 @@ impl TestBroker {
         broker
     }
 
+    /// Another RabbitMQ user, with every permission on this virtual host; deleted on drop.
+    pub async fn create_user(&self) -> TestUser {
+        let name = format!("lockbridge-test-{}", Uuid::new_v4().simple());
+        let password = Uuid::new_v4().simple().to_string();
+        self.put(
+            &format!("users/{name}"),
+            json!({"password": password, "tags": ""}),
+        )
+        .await;
+        self.put(
+            &format!("permissions/{}/{name}", self.vhost),
+            json!({"configure": ".*", "write": ".*", "read": ".*"}),
+        )
+        .await;
+        let server = amqp_server();
+        let host = server
+            .rsplit_once('@')
+            .map_or(server.as_str(), |(_, host)| host);
+        TestUser {
+            url: format!("amqp://{name}:{password}@{host}/{}", self.vhost),
+            name,
+            management: self.management.clone(),
+        }
+    }
+
     async fn put(&self, path: &str, body: serde_json::Value) {
         let response = self
             .http
@@ -86,23 +111,40 @@ impl TestBroker {
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
-        // Best effort, without blocking the runtime: a leftover vhost only costs a little memory.
-        let url = format!("{}/api/vhosts/{}", self.management, self.vhost);
-        std::thread::spawn(move || {
-            let _ = std::process::Command::new("curl")
-                .args([
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-u",
-                    "guest:guest",
-                    "-X",
-                    "DELETE",
-                    &url,
-                ])
-                .status();
-        });
+        delete_soon(format!("{}/api/vhosts/{}", self.management, self.vhost));
     }
+}
+
+/// A RabbitMQ user of one test, with its own connection URL.
+pub struct TestUser {
+    pub name: String,
+    pub url: String,
+    management: String,
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        delete_soon(format!("{}/api/users/{}", self.management, self.name));
+    }
+}
+
+/// Deletes through the management API, best effort and without blocking the runtime: a
+/// leftover only costs a little memory.
+fn delete_soon(url: String) {
+    std::thread::spawn(move || {
+        let _ = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-u",
+                "guest:guest",
+                "-X",
+                "DELETE",
+                &url,
+            ])
+            .status();
+    });
 }
 
 impl TestBroker {

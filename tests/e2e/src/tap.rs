@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::{
-    Consumer,
+    Channel, Consumer,
     message::Delivery,
     options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
     types::FieldTable,
@@ -10,7 +10,7 @@ use lapin::{
 use lockbridge_runtime::amqp::Broker;
 
 /// Listens to everything published on an exchange, through a private queue bound with `#`,
-/// so tests see the events exactly as other systems would.
+/// so tests see the events exactly as other systems would; or takes a queue's messages.
 pub struct Tap {
     consumer: Consumer,
     _broker: Broker,
@@ -18,13 +18,7 @@ pub struct Tap {
 
 impl Tap {
     pub async fn on(amqp_url: &str, exchange: &str) -> Self {
-        let broker = Broker::connect(amqp_url.to_owned().into(), "test-tap")
-            .await
-            .expect("connect tap");
-        let channel = broker.channel().await.expect("tap channel");
-        lockbridge_runtime::amqp::topology::declare(&channel)
-            .await
-            .expect("declare topology");
+        let (broker, channel) = Self::connect(amqp_url).await;
         let queue = channel
             .queue_declare(
                 "".into(),
@@ -46,9 +40,30 @@ impl Tap {
             )
             .await
             .expect("bind tap queue");
+        Self::consume(broker, &channel, queue.name().as_str()).await
+    }
+
+    /// Takes the messages of one of the topology's queues (a dead-letter queue, say).
+    pub async fn queue(amqp_url: &str, queue: &str) -> Self {
+        let (broker, channel) = Self::connect(amqp_url).await;
+        Self::consume(broker, &channel, queue).await
+    }
+
+    async fn connect(amqp_url: &str) -> (Broker, Channel) {
+        let broker = Broker::connect(amqp_url.to_owned().into(), "test-tap")
+            .await
+            .expect("connect tap");
+        let channel = broker.channel().await.expect("tap channel");
+        lockbridge_runtime::amqp::topology::declare(&channel)
+            .await
+            .expect("declare topology");
+        (broker, channel)
+    }
+
+    async fn consume(broker: Broker, channel: &Channel, queue: &str) -> Self {
         let consumer = channel
             .basic_consume(
-                queue.name().clone(),
+                queue.into(),
                 "".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),

@@ -160,3 +160,34 @@ async fn an_unroutable_publish_is_a_failure_even_though_the_broker_acks_it() {
         .expect("routed publish is confirmed");
     connection.close().await;
 }
+
+#[tokio::test]
+async fn the_intake_exchange_routes_every_routing_key_to_booking_intake() {
+    let file: Value = serde_json::from_str(include_str!("../../../rabbitmq/definitions.json"))
+        .expect("valid JSON");
+    let intake = topology::INTAKE_EXCHANGE;
+    assert!(
+        file["exchanges"]
+            .as_array()
+            .expect("exchanges")
+            .iter()
+            .any(|e| e["name"] == intake && e["type"] == "topic" && e["durable"] == true),
+        "{intake} is a durable topic exchange"
+    );
+    // Every key, so that one booking-intake does not know is dead-lettered with the reason
+    // instead of dropped by the exchange.
+    let bindings: Vec<_> = file["bindings"]
+        .as_array()
+        .expect("bindings")
+        .iter()
+        .filter(|b| b["source"] == intake)
+        .map(|b| (b["destination"].clone(), b["routing_key"].clone()))
+        .collect();
+    assert_eq!(
+        bindings,
+        [(
+            Value::from(topology::INTAKE_BOOKINGS.name),
+            Value::from("#")
+        )]
+    );
+}

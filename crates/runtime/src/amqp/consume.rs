@@ -50,6 +50,17 @@ impl From<sqlx::Error> for HandlerError {
 }
 
 pub trait Handler: Send + Sync + 'static {
+    /// Whether deliveries may be handled in batches. A failed batch is handled again one
+    /// delivery at a time, so a handler whose work reaches beyond its transaction (a publish)
+    /// says no: what it did for the others before the failure would be done twice.
+    const IN_BATCHES: bool = true;
+
+    /// The key of the deliveries that must be handled in order, one at a time: by default the
+    /// booking an event is about.
+    fn lane(&self, delivery: &Delivery) -> Option<String> {
+        booking_of(delivery)
+    }
+
     fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
     /// Handles deliveries of distinct bookings as one unit of work, typically one transaction:
@@ -154,7 +165,11 @@ impl<H: Handler> Consumer<H> {
             )
             .await?;
         tracing::info!(queue = self.queue.name, "consuming");
-        let batch = (usize::from(self.prefetch) / BATCHES_IN_FLIGHT).max(1);
+        let batch = if H::IN_BATCHES {
+            (usize::from(self.prefetch) / BATCHES_IN_FLIGHT).max(1)
+        } else {
+            1
+        };
         let mut lanes = Lanes::default();
         let mut ready = Vec::new();
         let mut running = JoinSet::new();
@@ -177,7 +192,7 @@ impl<H: Handler> Consumer<H> {
                 next = deliveries.next() => match next {
                     Some(delivery) => {
                         let delivery = delivery?;
-                        ready.extend(lanes.admit(booking_of(&delivery), delivery));
+                        ready.extend(lanes.admit(self.handler.lane(&delivery), delivery));
                     }
                     None => break Err(ConsumeError::CancelledByBroker),
                 },

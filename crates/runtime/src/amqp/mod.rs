@@ -1,13 +1,15 @@
-//! RabbitMQ: one connection per process, the topology, confirmed publishing and a consumer
-//! loop that acknowledges only after the handler's work is committed.
+//! RabbitMQ: one connection per process, the topology, confirmed publishing, a consumer loop
+//! that acknowledges only after the handler's work is committed, and dead-lettering with a
+//! reason.
 
 mod consume;
+pub mod dead_letter;
 mod publish;
 pub mod topology;
 
 pub use consume::{Consumer, Handler, HandlerError, decode_envelope, event_type};
 pub use lapin::message::Delivery;
-pub use publish::{OutgoingMessage, PublishError, Publisher};
+pub use publish::{OutgoingMessage, PublishError, Publisher, Route};
 
 use std::{
     sync::{

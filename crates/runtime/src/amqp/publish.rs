@@ -44,6 +44,22 @@ pub struct OutgoingMessage<'a> {
     pub payload: &'a [u8],
 }
 
+impl OutgoingMessage<'_> {
+    fn route(&self) -> Route<'_> {
+        Route {
+            exchange: self.exchange,
+            routing_key: self.routing_key,
+        }
+    }
+}
+
+/// Where a message is published.
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+}
+
 /// A channel in confirm mode, reopened when it dies.
 pub struct Publisher {
     broker: Broker,
@@ -88,7 +104,15 @@ impl Publisher {
     ) -> Vec<Result<(), PublishError>> {
         let mut sent = Vec::with_capacity(messages.len());
         for message in messages {
-            let confirm = self.send(message).await;
+            let properties = BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_delivery_mode(2)
+                .with_message_id(message.event_id.to_string().into())
+                .with_correlation_id(message.correlation_id.to_string().into())
+                .with_type(message.routing_key.into());
+            let confirm = self
+                .send(message.route(), message.payload, properties)
+                .await;
             // Once the channel failed, the rest would fail too: it is reopened next time.
             let failed = confirm.is_err();
             sent.push(confirm);
@@ -99,42 +123,58 @@ impl Publisher {
         let waits = sent
             .into_iter()
             .zip(messages)
-            .map(|(sent, message)| async move { confirmed(sent?, message).await });
+            .map(|(sent, message)| async move { confirmed(sent?, message.route()).await });
         let mut results = futures_util::future::join_all(waits).await;
         results.resize_with(messages.len(), || Err(PublishError::NotSent));
+        self.forget_failed_channel(&results);
+        results
+    }
+
+    /// Publishes one message with the properties given, mandatory, and waits for its confirm.
+    pub async fn publish_with(
+        &mut self,
+        route: Route<'_>,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        let result = match self.send(route, payload, properties).await {
+            Ok(confirm) => confirmed(confirm, route).await,
+            Err(error) => Err(error),
+        };
+        self.forget_failed_channel(std::slice::from_ref(&result));
+        result
+    }
+
+    /// Whatever state the channel is in after a failure of its own, the next publish starts on
+    /// a fresh one.
+    fn forget_failed_channel(&mut self, results: &[Result<(), PublishError>]) {
         if results.iter().any(|result| {
             matches!(
                 result,
                 Err(PublishError::Amqp(_) | PublishError::Broker(_) | PublishError::NoConfirm(_))
             )
         }) {
-            // Whatever state the channel is in, the next publish starts on a fresh one.
             self.channel = None;
         }
-        results
     }
 
     async fn send(
         &mut self,
-        message: &OutgoingMessage<'_>,
+        route: Route<'_>,
+        payload: &[u8],
+        properties: BasicProperties,
     ) -> Result<PublisherConfirm, PublishError> {
-        let properties = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_message_id(message.event_id.to_string().into())
-            .with_correlation_id(message.correlation_id.to_string().into())
-            .with_type(message.routing_key.into());
         Ok(self
             .channel()
             .await?
             .basic_publish(
-                message.exchange.into(),
-                message.routing_key.into(),
+                route.exchange.into(),
+                route.routing_key.into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..Default::default()
                 },
-                message.payload,
+                payload,
                 properties,
             )
             .await?)
@@ -142,10 +182,7 @@ impl Publisher {
 }
 
 /// Waits for the broker's verdict on one message.
-async fn confirmed(
-    confirm: PublisherConfirm,
-    message: &OutgoingMessage<'_>,
-) -> Result<(), PublishError> {
+async fn confirmed(confirm: PublisherConfirm, route: Route<'_>) -> Result<(), PublishError> {
     // A broker under a memory or disk alarm blocks publishers without answering: give up
     // and retry later rather than hold the outbox rows (and shutdown) indefinitely.
     let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
@@ -156,8 +193,8 @@ async fn confirmed(
     }
     if let Some(returned) = confirm.take_message() {
         return Err(PublishError::Unroutable {
-            exchange: message.exchange.to_owned(),
-            routing_key: message.routing_key.to_owned(),
+            exchange: route.exchange.to_owned(),
+            routing_key: route.routing_key.to_owned(),
             reply_code: returned.reply_code,
             reply_text: returned.reply_text.to_string(),
         });

@@ -1,5 +1,5 @@
-//! Exchanges, queues and bindings (design §3.2). Services declare all of it at start, which
-//! is idempotent; `rabbitmq/definitions.json` describes the same and a test keeps them equal.
+//! Exchanges, queues and bindings (design §3.2, §3.5). Services declare all of it at start,
+//! which is idempotent; `rabbitmq/definitions.json` describes the same and a test keeps them equal.
 
 use lapin::{
     Channel, ExchangeKind,
@@ -13,10 +13,15 @@ use lockbridge_domain::events::{BOOKINGS_EXCHANGE, EventType, PINS_EXCHANGE};
 /// Where rejected and over-delivered messages go, routed by the name of the queue they left.
 pub const DEAD_LETTER_EXCHANGE: &str = "lockbridge.dead-letter";
 
-/// Topic exchanges carrying the events, plus the dead-letter exchange (direct).
-pub const EXCHANGES: [(&str, ExchangeKind); 3] = [
+/// Where upstream systems publish bookings for booking-intake (design §3.5).
+pub const INTAKE_EXCHANGE: &str = "lockbridge.intake";
+
+/// Topic exchanges carrying the events and the intake's messages, plus the dead-letter
+/// exchange (direct).
+pub const EXCHANGES: [(&str, ExchangeKind); 4] = [
     (BOOKINGS_EXCHANGE, ExchangeKind::Topic),
     (PINS_EXCHANGE, ExchangeKind::Topic),
+    (INTAKE_EXCHANGE, ExchangeKind::Topic),
     (DEAD_LETTER_EXCHANGE, ExchangeKind::Direct),
 ];
 
@@ -26,7 +31,8 @@ pub const EXCHANGES: [(&str, ExchangeKind); 3] = [
 pub struct WorkQueue {
     pub name: &'static str,
     pub exchange: &'static str,
-    pub events: &'static [EventType],
+    /// The routing keys it is bound to on `exchange`.
+    pub bindings: &'static [&'static str],
     /// Deliveries (including requeues after a crash) before the message is dead-lettered.
     /// RabbitMQ 3.10 sets no default, so a poison message would otherwise loop forever.
     pub delivery_limit: i64,
@@ -35,10 +41,10 @@ pub struct WorkQueue {
 pub const PROVISIONER_BOOKINGS: WorkQueue = WorkQueue {
     name: "lock-provisioner.bookings",
     exchange: BOOKINGS_EXCHANGE,
-    events: &[
-        EventType::BookingConfirmed,
-        EventType::BookingChanged,
-        EventType::BookingCancelled,
+    bindings: &[
+        EventType::BookingConfirmed.as_str(),
+        EventType::BookingChanged.as_str(),
+        EventType::BookingCancelled.as_str(),
     ],
     delivery_limit: 10,
 };
@@ -46,15 +52,24 @@ pub const PROVISIONER_BOOKINGS: WorkQueue = WorkQueue {
 pub const NOTIFIER_PINS: WorkQueue = WorkQueue {
     name: "notifier.pins",
     exchange: PINS_EXCHANGE,
-    events: &[
-        EventType::PinIssued,
-        EventType::PinRevoked,
-        EventType::PinFailed,
+    bindings: &[
+        EventType::PinIssued.as_str(),
+        EventType::PinRevoked.as_str(),
+        EventType::PinFailed.as_str(),
     ],
     delivery_limit: 10,
 };
 
-pub const WORK_QUEUES: [WorkQueue; 2] = [PROVISIONER_BOOKINGS, NOTIFIER_PINS];
+/// Bound to every routing key: a message with an unknown one is dead-lettered with its
+/// reason by booking-intake, not dropped unseen by the exchange.
+pub const INTAKE_BOOKINGS: WorkQueue = WorkQueue {
+    name: "booking-intake.bookings",
+    exchange: INTAKE_EXCHANGE,
+    bindings: &["#"],
+    delivery_limit: 10,
+};
+
+pub const WORK_QUEUES: [WorkQueue; 3] = [PROVISIONER_BOOKINGS, NOTIFIER_PINS, INTAKE_BOOKINGS];
 
 /// Dead-letter queues are where the line ends: ops list and replay them by hand. They are
 /// quorum queues with a generous delivery limit and no dead-letter exchange of their own (a
@@ -121,8 +136,8 @@ pub async fn declare(channel: &Channel) -> Result<(), BrokerError> {
             .queue_declare(queue.name.into(), queue_options, queue.arguments())
             .await
             .map_err(BrokerError::Topology)?;
-        for event in queue.events {
-            bind(channel, queue.name, queue.exchange, event.as_str()).await?;
+        for key in queue.bindings {
+            bind(channel, queue.name, queue.exchange, key).await?;
         }
         let dead_letters = queue.dead_letter_queue();
         channel
