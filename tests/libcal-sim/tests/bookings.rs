@@ -231,3 +231,33 @@ async fn remote_bookings_need_include_remote() {
         .await;
     assert_eq!(all[0]["bookId"], made.book_id.as_str());
 }
+
+#[tokio::test]
+async fn a_past_date_is_honoured_or_read_as_today() {
+    let ny = chrono_tz::America::New_York;
+    let today = chrono::Utc::now().with_timezone(&ny).date_naive();
+    let yesterday = today - chrono::Days::new(1);
+    let noon = |day: chrono::NaiveDate| {
+        day.and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_local_timezone(ny)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let ignoring = SimConfig {
+        ignore_past_dates: true,
+        ..SimConfig::default()
+    };
+    for (config, expected) in [(SimConfig::default(), 2), (ignoring, 1)] {
+        let api = Api::start_with(config).await;
+        for day in [yesterday, today] {
+            let from = noon(day);
+            let to = from + chrono::Duration::hours(1);
+            api.book_room(Status::Confirmed, &from.to_rfc3339(), &to.to_rfc3339());
+        }
+        let rows = api
+            .ok(&format!("1.1/space/bookings?date={yesterday}&days=1"))
+            .await;
+        assert_eq!(rows.len(), expected);
+    }
+}
