@@ -25,13 +25,13 @@ pub async fn list(
 ) -> Result<Json<Value>, BadRequest> {
     let query = Query(query);
     let config = &state.config;
+    let today = Utc::now().with_timezone(&config.time_zone).date_naive();
     let first_day = match query.0.get("date") {
         // `%m`/`%d` also take unpadded digits, which PITT sends and LibCal accepts.
         Some(raw) => NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
             .map_err(|_| bad_request(format!("date {raw:?} is not YYYY-MM-DD")))?,
-        None => Utc::now().with_timezone(&config.time_zone).date_naive(),
+        None => today,
     };
-    let today = Utc::now().with_timezone(&config.time_zone).date_naive();
     // Then `days` counts from today [I: how an ignored date combines with `days` is unknown].
     let first_day = if config.ignore_past_dates {
         first_day.max(today)
