@@ -89,6 +89,21 @@ ensure_maildev() {
   fi
 }
 
+# The staff UI's tests drive Debian's headless Chromium through chromedriver (WebDriver).
+ensure_browser() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    say "installing Chromium and chromedriver (the staff UI's browser tests)"
+    apt_install chromium chromium-driver
+  fi
+}
+
+ensure_promtool() {
+  if ! command -v promtool >/dev/null 2>&1; then
+    say "installing Prometheus's promtool (the alert rules' tests)"
+    apt_install prometheus
+  fi
+}
+
 ensure_services() {
   ensure_postgres
   ensure_rabbitmq

@@ -4,7 +4,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-use crate::{BookingId, BookingStatus, LocationId, LockId, Patron, Pin, SpaceId, TimeZone};
+use crate::{
+    BookingId, BookingStatus, LocationId, LockId, Patron, Pin, SpaceId, TimeZone, TraceParent,
+};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -68,6 +70,10 @@ pub struct Envelope<T> {
     pub occurred_at: DateTime<Utc>,
     /// Shared by all events of one booking, so its path can be followed across services.
     pub correlation_id: Uuid,
+    /// The W3C trace context of the request that caused it, when the upstream sent one; also
+    /// the AMQP header `traceparent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<TraceParent>,
     pub data: T,
 }
 
@@ -79,7 +85,16 @@ impl<T: Serialize + DeserializeOwned> Envelope<T> {
             schema_version: SCHEMA_VERSION,
             occurred_at: Utc::now(),
             correlation_id,
+            traceparent: None,
             data,
+        }
+    }
+
+    /// Continues `trace` (the cause's context), as the next hop of it.
+    pub fn traced(self, trace: Option<&TraceParent>) -> Self {
+        Self {
+            traceparent: trace.map(TraceParent::child),
+            ..self
         }
     }
 }

@@ -7,11 +7,14 @@ pub mod events;
 mod ids;
 mod pin;
 mod time;
+mod trace;
 
 pub use ids::{AccessId, BookingId, CategoryId, GuestId, IdError, LocationId, LockId, SpaceId};
 pub use pin::{Pin, PinError};
 pub use time::{BookingWindow, LockLocalWindow, PinValidity, TimeZone, TimeZoneError, WindowError};
+pub use trace::{TraceParent, TraceParentError};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What a space is, as the booking system sees it. Only whole-bookable spaces get a lock.
@@ -41,6 +44,9 @@ pub enum PinState {
     NotApplicable,
     Pending,
     Issued,
+    /// Issued, and the lock confirmed it holds the PIN: shown by the APIs, derived from the
+    /// PIN record (`synced_at` after the PIN was last sent), never stored.
+    Synced,
     Failed,
     Revoked,
     /// The booking ended before a PIN was needed: nothing was made or sent.
@@ -57,11 +63,35 @@ impl PinState {
         }
     }
 
+    /// A lock's confirmation stamped this much before the PIN was sent still counts for it:
+    /// RemoteLock's clock and ours are not the same.
+    pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(5);
+
+    /// The state as the APIs show it: an issued PIN the lock confirmed since it was last sent
+    /// is `synced`.
+    pub fn shown(
+        self,
+        synced_at: Option<DateTime<Utc>>,
+        pin_sent_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let confirmed = match (synced_at, pin_sent_at) {
+            (Some(synced), Some(sent)) => synced >= sent - Self::CLOCK_SKEW,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if self == Self::Issued && confirmed {
+            Self::Synced
+        } else {
+            self
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NotApplicable => "not_applicable",
             Self::Pending => "pending",
             Self::Issued => "issued",
+            Self::Synced => "synced",
             Self::Failed => "failed",
             Self::Revoked => "revoked",
             Self::Expired => "expired",

@@ -177,6 +177,20 @@ impl From<sqlx::Error> for Problem {
     }
 }
 
+impl From<lockbridge_sealing::SealError> for Problem {
+    fn from(error: lockbridge_sealing::SealError) -> Self {
+        // The error names the key setting; staff get told where to look, the log says which.
+        tracing::error!(%error, "a stored PIN cannot be decrypted");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "urn:lockbridge:problem:undecryptable",
+            "Stored data cannot be decrypted",
+            "a stored PIN cannot be decrypted under the configured keys; the service's log \
+             names the setting to check",
+        )
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status;

@@ -24,6 +24,9 @@ pub enum Urgency {
     Urgent,
     /// What can wait for the next window: bookings further ahead, polls.
     Routine,
+    /// What no booking waits for: the drift pass comparing RemoteLock with lockbridge. It
+    /// spends only what bookings leave of half of each window.
+    Background,
 }
 
 /// Kept from everyone, for requests of other processes in flight and an answer that has not
@@ -32,6 +35,9 @@ const RESERVE_DIVISOR: u32 = 60;
 /// Held back from routine work for urgent work: 12 of 120, enough for six PINs a minute
 /// (create + grant) however long the backlog behind them.
 const URGENT_SHARE_DIVISOR: u32 = 10;
+/// Held back from background work for bookings: half of each window (60 of 120), so a drift
+/// pass over a large account never delays a booking's own requests.
+const BOOKING_SHARE_DIVISOR: u32 = 2;
 /// In the window's last seconds routine work may spend the urgent share too: unspent, it
 /// would be lost at the reset.
 const LATE_RELEASE: chrono::Duration = chrono::Duration::seconds(3);
@@ -86,6 +92,7 @@ impl Window {
                 reserve + self.limit / URGENT_SHARE_DIVISOR
             }
             Urgency::Urgent | Urgency::Routine => reserve,
+            Urgency::Background => reserve + self.limit / BOOKING_SHARE_DIVISOR,
         }
     }
 
@@ -102,7 +109,9 @@ impl Window {
     fn next_chance(&self, urgency: Urgency, now: DateTime<Utc>) -> DateTime<Utc> {
         match urgency {
             Urgency::Routine if now < self.release_at() => self.release_at(),
-            Urgency::Urgent | Urgency::Routine => self.resets_at + CLOCK_SLACK,
+            Urgency::Urgent | Urgency::Routine | Urgency::Background => {
+                self.resets_at + CLOCK_SLACK
+            }
         }
     }
 
@@ -180,25 +189,27 @@ struct Local {
     /// Claimed in a batch, or given back unspent, by urgency.
     urgent: Grant,
     routine: Grant,
+    background: Grant,
 }
 
 impl Local {
-    /// Spends from what this process holds: urgent work may use routine work's requests (they
-    /// were claimed under a higher floor), not the other way round.
+    /// Spends from what this process holds: more urgent work may use less urgent work's
+    /// requests (they were claimed under a higher floor), not the other way round.
     fn spend(&mut self, urgency: Urgency, wanted: u32, now: DateTime<Utc>) -> Option<Grant> {
-        match urgency {
-            Urgency::Urgent => self
-                .urgent
-                .spend(wanted, now)
-                .or_else(|| self.routine.spend(wanted, now)),
-            Urgency::Routine => self.routine.spend(wanted, now),
-        }
+        let from: &[Urgency] = match urgency {
+            Urgency::Urgent => &[Urgency::Urgent, Urgency::Routine, Urgency::Background],
+            Urgency::Routine => &[Urgency::Routine, Urgency::Background],
+            Urgency::Background => &[Urgency::Background],
+        };
+        from.iter()
+            .find_map(|held| self.held(*held).spend(wanted, now))
     }
 
     fn held(&mut self, urgency: Urgency) -> &mut Grant {
         match urgency {
             Urgency::Urgent => &mut self.urgent,
             Urgency::Routine => &mut self.routine,
+            Urgency::Background => &mut self.background,
         }
     }
 }
@@ -412,6 +423,20 @@ mod tests {
             window(120, 3, 1_060).claim_size(Urgency::Urgent, 2, now),
             None
         );
+        // Background work leaves half the window to bookings, on top of the reserve.
+        assert_eq!(window(120, 50, 1_060).floor(Urgency::Background, now), 62);
+        assert_eq!(
+            window(120, 63, 1_060).claim_size(Urgency::Background, 1, now),
+            Some(1)
+        );
+        assert_eq!(
+            window(120, 62, 1_060).claim_size(Urgency::Background, 1, now),
+            None
+        );
+        assert_eq!(
+            window(120, 62, 1_060).claim_size(Urgency::Routine, 1, now),
+            Some(1)
+        );
         // A small limit still keeps one request back.
         assert_eq!(window(20, 5, 1_060).floor(Urgency::Urgent, now), 1);
         assert_eq!(window(20, 5, 1_060).floor(Urgency::Routine, now), 3);
@@ -426,6 +451,9 @@ mod tests {
         // Past the release, and for urgent work, the next chance is the next window.
         assert_eq!(spent.next_chance(Urgency::Routine, at(1_058)), at(1_061));
         assert_eq!(spent.next_chance(Urgency::Urgent, at(1_030)), at(1_061));
+        // Background work gets no late release: the next window.
+        assert_eq!(spent.claim_size(Urgency::Background, 1, at(1_057)), None);
+        assert_eq!(spent.next_chance(Urgency::Background, at(1_030)), at(1_061));
     }
 
     #[test]
@@ -524,6 +552,20 @@ mod tests {
         assert!(
             local.spend(Urgency::Routine, 1, now).is_none(),
             "not the other way"
+        );
+        local.background = grant(1, 1_060);
+        assert!(
+            local.spend(Urgency::Background, 1, now).is_some(),
+            "background spends its own"
+        );
+        assert!(
+            local.spend(Urgency::Background, 1, now).is_none(),
+            "and nothing else's"
+        );
+        local.background = grant(1, 1_060);
+        assert!(
+            local.spend(Urgency::Routine, 1, now).is_some(),
+            "routine may use background's"
         );
     }
 }

@@ -26,8 +26,9 @@ use crate::{
         GuestAttributes, GuestStatus, GuestUpdate, Location, NewAccessGuest, Page, RequestBody,
     },
     tokens::TokenManager,
+    webhooks,
 };
-use lockbridge_domain::{AccessId, GuestId, LockId};
+use lockbridge_domain::{AccessId, BookingId, GuestId, LockId};
 
 /// API version 1, in the form most of RemoteLock's examples use (remotelock-api.md §1.3).
 const MEDIA_TYPE: &str = "application/vnd.lockstate+json; version=1";
@@ -102,6 +103,7 @@ impl RemoteLockClient {
             client: self.clone(),
             urgency,
             prepaid: Mutex::default(),
+            booking: None,
         }
     }
 
@@ -172,9 +174,17 @@ pub struct Work {
     client: RemoteLockClient,
     urgency: Urgency,
     prepaid: Mutex<Grant>,
+    /// The booking the calls are made for: each is recorded for `lockbridge trace`.
+    booking: Option<BookingId>,
 }
 
 impl Work {
+    /// Records each call of this work as made for `booking` (table `remotelock_calls`).
+    pub fn for_booking(mut self, booking: &BookingId) -> Self {
+        self.booking = Some(booking.clone());
+        self
+    }
+
     /// Takes `requests` from the budget at once, for an operation that must not stop halfway
     /// for lack of them (a new guest and its grant): it does not start instead.
     pub async fn prepay(&self, requests: u32) -> Result<(), RemoteLockError> {
@@ -289,17 +299,15 @@ impl Work {
         Ok(guests)
     }
 
-    /// The sync failures locks reported since `since`, newest first, at most `MAX_EVENT_PAGES`
-    /// pages: one request when nothing new happened.
-    pub async fn sync_failures_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<Event>, RemoteLockError> {
+    /// Every event of the account created since `since`, newest first, at most
+    /// `MAX_EVENT_PAGES` pages: one request when nothing new happened. Sorted by `created_at`,
+    /// not the default `occurred_at`: a lock that was offline uploads its events late, and
+    /// only their creation is after the cursor (remotelock-api.md §3.9, "Recovery").
+    pub async fn events_since(&self, since: DateTime<Utc>) -> Result<Vec<Event>, RemoteLockError> {
         let mut events = Vec::new();
         for page in 1..=MAX_EVENT_PAGES {
             let mut url = self.client.url(&["events"]);
             url.query_pairs_mut()
-                .append_pair("type[]", "access_person_sync_failed_event")
                 .append_pair("sort", "-created_at")
                 .append_pair("page", &page.to_string())
                 .append_pair("per_page", &PER_PAGE.to_string());
@@ -319,6 +327,95 @@ impl Work {
             }
         }
         Ok(events)
+    }
+
+    /// The guests of `ids` that exist, whatever their status: one request per 50 ids
+    /// (`id[]` filter, remotelock-api.md §2.3), rather than one each. A guest deleted in
+    /// RemoteLock is simply not among them.
+    pub async fn access_guests(
+        &self,
+        ids: &[GuestId],
+    ) -> Result<Vec<AccessGuest>, RemoteLockError> {
+        let mut guests = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(PER_PAGE as usize) {
+            let mut url = self.client.url(&["access_persons"]);
+            url.query_pairs_mut()
+                .append_pair("type", "access_guest")
+                .extend_pairs(chunk.iter().map(|id| ("id[]", id.as_str())))
+                // Without a status filter RemoteLock lists only current and upcoming guests.
+                .extend_pairs(
+                    GuestStatus::ALL
+                        .iter()
+                        .map(|status| ("attributes[status][]", status.as_str())),
+                )
+                .append_pair("page", "1")
+                .append_pair("per_page", &PER_PAGE.to_string());
+            let body = self.call(Method::GET, url, None::<&()>).await?;
+            guests.extend(
+                decode::<Page<AccessGuest>>(&body)?
+                    .data
+                    .into_iter()
+                    .map(|record| record.0),
+            );
+        }
+        Ok(guests)
+    }
+
+    /// Every grant that reaches the lock (on it or on its location), of guests only: one
+    /// request per 50 grants, for all the bookings on the lock at once.
+    pub async fn lock_accesses(&self, lock: &LockId) -> Result<Vec<Access>, RemoteLockError> {
+        let mut url = self
+            .client
+            .url(&["devices", lock.as_str(), "access_person_accesses"]);
+        url.query_pairs_mut()
+            .append_pair("attributes[access_person_type]", "access_guest");
+        self.get_all(url).await
+    }
+
+    /// Subscribes `url` (HTTPS, the admin's `/remotelock/webhook`) to the account's events,
+    /// sending back `secret`: once, or again to bring a subscriber for that URL up to date
+    /// (its secret, active again after RemoteLock deactivated it) without a second one.
+    pub async fn register_webhook(
+        &self,
+        url: &str,
+        secret: &SecretString,
+    ) -> Result<webhooks::Registered, RemoteLockError> {
+        let subscribers: Vec<webhooks::Subscriber> = self
+            .get_all(self.client.url(&["notification_subscribers"]))
+            .await?;
+        let secret = secret.expose_secret();
+        let existing = subscribers.into_iter().find(|s| {
+            s.subscriber_type == webhooks::SUBSCRIBER_TYPE && s.url.as_deref() == Some(url)
+        });
+        let body = webhooks::subscriber_body(url, secret);
+        let (subscriber, registered) = match existing {
+            Some(found) => {
+                let path = ["notification_subscribers", found.id.as_str()];
+                let _: webhooks::Subscriber = self
+                    .send(Method::PUT, self.client.url(&path), &body)
+                    .await?;
+                (found.id, webhooks::Registered::Updated)
+            }
+            None => {
+                let url = self.client.url(&["notification_subscribers"]);
+                let made: webhooks::Subscriber = self.send(Method::POST, url, &body).await?;
+                (made.id, webhooks::Registered::Created)
+            }
+        };
+        let subscriptions: Vec<webhooks::Subscription> = self
+            .get_all(self.client.url(&["notification_subscriptions"]))
+            .await?;
+        let subscribed = subscriptions.iter().any(|s| {
+            s.subscriber_id.as_deref() == Some(subscriber.as_str())
+                && s.publisher_type.as_deref() == Some("account")
+        });
+        if !subscribed {
+            let account = self.account().await?;
+            let body = webhooks::subscription_body(&account.id, &subscriber);
+            let url = self.client.url(&["notification_subscriptions"]);
+            let _: webhooks::Subscription = self.send(Method::POST, url, &body).await?;
+        }
+        Ok(registered)
     }
 
     pub async fn access_guest(&self, id: &GuestId) -> Result<AccessGuest, RemoteLockError> {
@@ -501,13 +598,26 @@ impl Work {
         };
         self.take_one().await?;
         let started = Instant::now();
-        let response = request.send().await.map_err(transport)?;
+        let endpoint = endpoint(method, url);
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                self.count(method, url, None, endpoint, started).await;
+                return Err(transport(error));
+            }
+        };
         let status = response.status();
+        self.count(method, url, Some(status), endpoint, started)
+            .await;
         let window = self
             .client
             .budget
             .observe(response.headers(), status == StatusCode::TOO_MANY_REQUESTS)
             .await;
+        if let Some(window) = &window {
+            metrics::gauge!("lockbridge_remotelock_budget_remaining")
+                .set(f64::from(window.remaining));
+        }
         // The path only: a query can carry a guest's name.
         tracing::debug!(
             %method,
@@ -529,10 +639,72 @@ impl Work {
     }
 }
 
+impl Work {
+    /// Counts a request in the metrics and, for a booking's work, records it.
+    async fn count(
+        &self,
+        method: &Method,
+        url: &Url,
+        status: Option<StatusCode>,
+        endpoint: String,
+        started: Instant,
+    ) {
+        let outcome = status.map_or("transport_error", outcome);
+        let elapsed = started.elapsed();
+        metrics::histogram!("lockbridge_remotelock_request_duration_seconds", "endpoint" => endpoint.clone())
+            .record(elapsed.as_secs_f64());
+        metrics::counter!("lockbridge_remotelock_requests_total", "endpoint" => endpoint, "outcome" => outcome)
+            .increment(1);
+        let Some(booking) = &self.booking else {
+            return;
+        };
+        let recorded = sqlx::query(
+            "INSERT INTO remotelock_calls (booking_id, method, path, status, outcome, duration_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(booking)
+        .bind(method.as_str())
+        .bind(url.path())
+        .bind(status.map(|s| s.as_u16() as i16))
+        .bind(outcome)
+        .bind(i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX))
+        .execute(self.client.tokens.pool())
+        .await;
+        // The call was made either way: a lost record only leaves a gap in a trace.
+        if let Err(error) = recorded {
+            tracing::warn!(%booking, error = %error, "cannot record a RemoteLock call for the trace");
+        }
+    }
+}
+
 impl Drop for Work {
     fn drop(&mut self) {
         let unspent = std::mem::take(&mut *self.prepaid());
         self.client.budget.give_back(self.urgency, unspent);
+    }
+}
+
+/// The call without its ids (`POST /access_persons/:id/accesses`), a label of few values.
+fn endpoint(method: &Method, url: &Url) -> String {
+    let path: Vec<&str> = url
+        .path()
+        .split('/')
+        .map(|segment| {
+            let id = segment.parse::<uuid::Uuid>().is_ok()
+                || (!segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()));
+            if id { ":id" } else { segment }
+        })
+        .collect();
+    format!("{method} {}", path.join("/"))
+}
+
+fn outcome(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "ok",
+        429 => "rate_limited",
+        401 | 403 => "token_refused",
+        400..=499 => "refused",
+        _ => "server_error",
     }
 }
 
@@ -642,12 +814,14 @@ mod tests {
             let _ = client.create_access_guest(&new).await;
             let _ = client.find_access_guests("n").await;
             let _ = client.access_guest(&guest).await;
+            let _ = client.access_guests(std::slice::from_ref(&guest)).await;
+            let _ = client.lock_accesses(&lock).await;
             let _ = client.update_access_guest(&guest, &update).await;
             let _ = client.deactivate_access_guest(&guest).await;
             let _ = client.grant_lock(&guest, &lock).await;
             let _ = client.accesses(&guest).await;
             let _ = client.revoke_access(&guest, &access).await;
-            let _ = client.sync_failures_since(chrono::Utc::now()).await;
+            let _ = client.events_since(chrono::Utc::now()).await;
         });
     }
 

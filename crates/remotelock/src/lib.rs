@@ -4,12 +4,13 @@
 
 mod budget;
 mod client;
-pub mod crypto;
 mod error;
+pub mod events;
 mod oauth;
 mod resources;
 mod settings;
 mod tokens;
+pub mod webhooks;
 
 pub use budget::Urgency;
 pub use client::{RemoteLockClient, Work};
@@ -19,5 +20,5 @@ pub use resources::{
     Access, AccessGuest, Account, Device, DeviceType, Event, GuestStatus, GuestUpdate, Location,
     NewAccessGuest, RemoteLockLocationId,
 };
-pub use settings::RemoteLockSettings;
+pub use settings::{RemoteLockSettings, TOKEN_KEY};
 pub use tokens::TokenManager;

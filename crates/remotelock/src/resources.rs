@@ -145,13 +145,47 @@ pub struct Event {
     pub event_type: String,
     pub created_at: DateTime<Utc>,
     pub occurred_at: Option<DateTime<Utc>>,
+    /// `succeeded` or `failed`.
+    pub status: Option<String>,
     /// For a sync failure, why: `pin_conflict`, `timeout`, …
     pub status_info: Option<String>,
-    /// The lock, for sync events.
+    /// How a lock was worked (`pin`, …), for keypad events. The typed `pin` itself is never
+    /// read: it is not a field here.
+    pub method: Option<String>,
+    pub power_level: Option<i32>,
+    pub publisher_type: Option<String>,
     pub publisher_id: Option<String>,
-    /// The person, for sync events.
     pub associated_resource_type: Option<String>,
     pub associated_resource_id: Option<String>,
+}
+
+impl Event {
+    /// The event name without the `_event` suffix: `access_person_synced`, `unlocked`, …
+    pub fn kind(&self) -> &str {
+        self.event_type
+            .strip_suffix("_event")
+            .unwrap_or(&self.event_type)
+    }
+
+    /// The lock and the person it is about. For most events the lock publishes and the person
+    /// is associated; `access_person_used` is the other way round (remotelock-api.md §3.8).
+    pub fn lock_and_person(&self) -> (Option<&str>, Option<(&str, &str)>) {
+        let publisher = self
+            .publisher_type
+            .as_deref()
+            .zip(self.publisher_id.as_deref());
+        let associated = self
+            .associated_resource_type
+            .as_deref()
+            .zip(self.associated_resource_id.as_deref());
+        let is_person = |(kind, _): &(&str, &str)| kind.starts_with("access_");
+        let (lock, person) = match (publisher, associated) {
+            (Some(p), a) if is_person(&p) => (a, Some(p)),
+            (p, Some(a)) if is_person(&a) => (p, Some(a)),
+            (p, _) => (p, None),
+        };
+        (lock.map(|(_, id)| id), person)
+    }
 }
 
 /// What `create_access_guest` sends. The name should identify the booking, so a create whose

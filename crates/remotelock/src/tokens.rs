@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
+use lockbridge_sealing::Sealer;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
     PgConnection, PgPool, Postgres, pool::PoolConnection, postgres::PgArguments, query::Query,
@@ -17,7 +18,6 @@ use sqlx::{
 use tokio::sync::Mutex;
 
 use crate::{
-    crypto::TokenCipher,
     error::{NotAuthorized, RemoteLockError},
     oauth::{OAuthClient, TokenSet},
     resources::Account,
@@ -34,7 +34,7 @@ pub struct TokenManager {
 
 struct Inner {
     pool: PgPool,
-    cipher: TokenCipher,
+    cipher: Sealer,
     oauth: OAuthClient,
     /// Held for a whole refresh, so this process asks the database for the row lock once.
     refreshing: Mutex<()>,
@@ -67,7 +67,7 @@ const LOCK_TOKENS: &str = "SELECT access_token_enc, refresh_token_enc, access_ex
                            FROM remotelock_authorization FOR UPDATE";
 
 impl TokenManager {
-    pub fn new(pool: PgPool, cipher: TokenCipher, oauth: OAuthClient) -> Self {
+    pub fn new(pool: PgPool, cipher: Sealer, oauth: OAuthClient) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pool,
@@ -200,7 +200,15 @@ impl TokenManager {
         let refresh_token = self.decrypt(stored.refresh_token_enc.as_deref().ok_or(
             RemoteLockError::NotAuthorized(NotAuthorized::NoRefreshToken),
         )?)?;
-        let tokens = self.inner.oauth.refresh(&refresh_token).await?;
+        let tokens = match self.inner.oauth.refresh(&refresh_token).await {
+            Ok(tokens) => tokens,
+            Err(error) => {
+                metrics::counter!("lockbridge_remotelock_token_refreshes_total", "outcome" => "failed").increment(1);
+                return Err(error);
+            }
+        };
+        metrics::counter!("lockbridge_remotelock_token_refreshes_total", "outcome" => "refreshed")
+            .increment(1);
         let persisted = async {
             self.bind_tokens(sqlx::query(STORE_REFRESHED), &tokens)
                 .execute(&mut *tx)
@@ -229,13 +237,13 @@ impl TokenManager {
     fn bind_tokens<'q>(&self, query: PgQuery<'q>, tokens: &TokenSet) -> PgQuery<'q> {
         let refresh_token = tokens.refresh_token.as_ref();
         query
-            .bind(self.inner.cipher.encrypt(&tokens.access_token))
-            .bind(refresh_token.map(|t| self.inner.cipher.encrypt(t)))
+            .bind(self.inner.cipher.seal_secret(&tokens.access_token))
+            .bind(refresh_token.map(|t| self.inner.cipher.seal_secret(t)))
             .bind(tokens.expires_at)
     }
 
     fn decrypt(&self, stored: &[u8]) -> Result<SecretString, RemoteLockError> {
-        self.inner.cipher.decrypt(stored).map_err(|e| {
+        self.inner.cipher.open_secret(stored).map_err(|e| {
             RemoteLockError::configuration("the stored RemoteLock tokens cannot be decrypted", e)
         })
     }

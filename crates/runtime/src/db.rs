@@ -5,6 +5,7 @@ use std::{collections::HashSet, time::Duration};
 use secrecy::ExposeSecret;
 use sqlx::{
     Connection, PgConnection, PgPool, Postgres, Transaction,
+    pool::PoolConnection,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use uuid::Uuid;
@@ -25,6 +26,13 @@ pub enum DatabaseError {
 /// Connects (failing fast when the database is unreachable) and applies pending migrations.
 /// Migrations take an advisory lock, so services starting together do not race.
 pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, DatabaseError> {
+    let pool = connect(settings).await?;
+    MIGRATOR.run(&pool).await.map_err(DatabaseError::Migrate)?;
+    Ok(pool)
+}
+
+/// Connects, failing fast when the database is unreachable; the schema is left as it is.
+pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, DatabaseError> {
     let options: PgConnectOptions = settings
         .url
         .expose_secret()
@@ -38,14 +46,12 @@ pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, 
         .close()
         .await
         .ok();
-    let pool = PgPoolOptions::new()
+    PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .map_err(DatabaseError::Connect)?;
-    MIGRATOR.run(&pool).await.map_err(DatabaseError::Migrate)?;
-    Ok(pool)
+        .map_err(DatabaseError::Connect)
 }
 
 /// Claims an event for a consumer by inserting it: `false` means it was handled before and
@@ -90,5 +96,44 @@ pub fn will_not_pass(error: &sqlx::Error) -> bool {
         | sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::TypeNotFound { .. } => true,
         _ => false,
+    }
+}
+
+/// A session-level advisory lock, held by one pooled connection for as long as the work it
+/// guards: one pass of a periodic job (retention, drift) at a time across every process.
+pub struct SessionLock {
+    conn: PoolConnection<Postgres>,
+    key: i64,
+}
+
+impl SessionLock {
+    /// The lock `key`, or `None` while another session holds it.
+    pub async fn try_take(pool: &PgPool, key: i64) -> Result<Option<Self>, sqlx::Error> {
+        let mut conn = pool.acquire().await?;
+        let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(ours.then_some(Self { conn, key }))
+    }
+
+    /// The connection that holds it, for work that must run in that session.
+    pub fn connection(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    /// Lets go of the lock. After work that failed on the connection (`clean` false: it may be
+    /// mid-transaction or broken), or when the unlock fails, the connection is closed rather
+    /// than given back, which lets go of the lock too.
+    pub async fn release(mut self, clean: bool) {
+        let unlocked = clean
+            && sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut *self.conn)
+                .await
+                .is_ok();
+        if !unlocked {
+            let _ = self.conn.detach().close().await;
+        }
     }
 }

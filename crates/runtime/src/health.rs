@@ -17,6 +17,8 @@ pub trait Connections: Clone + Send + Sync + 'static {
     fn check(&self) -> impl Future<Output = Vec<(&'static str, bool)>> + Send;
     /// Closes what should be closed cleanly on the way out.
     fn close(&self) -> impl Future<Output = ()> + Send;
+    /// The database, which `/metrics` reads the backlog from.
+    fn database(&self) -> &sqlx::PgPool;
 }
 
 /// A condition of the service's own work beyond its connections (the LibCal connector: LibCal

@@ -10,8 +10,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
+    at_rest::AtRest,
     telemetry::error_chain,
     wakeup::{Channel, Wakeup},
 };
@@ -48,22 +50,44 @@ pub async fn retry_now(db: &PgPool, queue: &str, which: Retrying<'_>) -> Result<
     Ok(retried.rows_affected())
 }
 
-/// Whether the job is queued or running. Locks its row until the caller's transaction ends, so
-/// no worker claims it meanwhile.
-pub async fn is_pending(
+/// Which of the jobs `keys` are queued or running. Locks the rows of all of them, whatever
+/// their state, until the caller's transaction ends, so no worker claims them and no other
+/// transaction requests them meanwhile; in key order, so two callers cannot deadlock.
+pub async fn pending(
     tx: &mut Transaction<'_, Postgres>,
     queue: &str,
-    key: &str,
-) -> Result<bool, sqlx::Error> {
-    let pending: Option<bool> = sqlx::query_scalar(
-        "SELECT state IN ('queued', 'running') FROM jobs
-         WHERE queue = $1 AND job_key = $2 FOR UPDATE",
+    keys: &[&str],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let jobs: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT job_key, state IN ('queued', 'running') FROM jobs
+         WHERE queue = $1 AND job_key = ANY($2)
+         ORDER BY job_key FOR UPDATE",
     )
+    // Planned anew each time: a plan cached while the table was small scans all of it.
+    .persistent(false)
     .bind(queue)
-    .bind(key)
-    .fetch_optional(&mut **tx)
+    .bind(keys)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(pending.unwrap_or(false))
+    Ok(jobs
+        .into_iter()
+        .filter_map(|(key, pending)| pending.then_some(key))
+        .collect())
+}
+
+/// Names the booking a job (or a delivery) works on in the current span, so every line logged
+/// from here on carries it, its correlation id and the upstream's trace id when there is one.
+pub fn record_booking(
+    booking_id: &str,
+    correlation_id: &uuid::Uuid,
+    trace: Option<&lockbridge_domain::TraceParent>,
+) {
+    let span = tracing::Span::current();
+    span.record("booking_id", booking_id);
+    span.record("correlation_id", tracing::field::display(correlation_id));
+    if let Some(trace) = trace {
+        span.record("trace_id", trace.trace_id());
+    }
 }
 
 /// What a new request for an existing job does.
@@ -141,6 +165,12 @@ pub trait JobHandler: Send + Sync + 'static {
     const QUEUE: &'static str;
 
     fn run(&self, job: &Job<Self::Payload>) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// What opens the payload's sealed fields before it is read, for a queue whose jobs hold
+    /// a secret (the email jobs' PINs).
+    fn at_rest(&self) -> Option<&dyn AtRest> {
+        None
+    }
 
     /// Called when retrying has not helped (a permanent error, or the attempts are spent):
     /// tell staff, and say whether to stop or to keep trying at the policy's longest delay.
@@ -296,7 +326,18 @@ impl<H: JobHandler> Worker<H> {
     /// Runs one claimed job and records how it ended.
     async fn execute(self: Arc<Self>, row: ClaimedRow) {
         let key = row.job_key.clone();
-        if let Err(error) = self.run_claimed(row).await {
+        // Every line the run logs carries the job and, once the handler has read them
+        // (`record_booking`), the booking and the correlation id of its events.
+        let span = tracing::info_span!(
+            "job",
+            queue = H::QUEUE,
+            job_key = %key,
+            booking_id = tracing::field::Empty,
+            correlation_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        );
+        let ran = self.run_claimed(row).instrument(span).await;
+        if let Err(error) = ran {
             // The lease runs out and the job is claimed again.
             tracing::warn!(queue = H::QUEUE, %key, error = %error_chain(&error), "cannot record how the job ended");
         }
@@ -308,7 +349,13 @@ impl<H: JobHandler> Worker<H> {
             version: row.version,
             token: row.lease_token,
         };
-        let payload = match serde_json::from_value(row.payload) {
+        let mut payload = row.payload;
+        let opened = match self.handler.at_rest() {
+            Some(at_rest) => at_rest.open(&mut payload),
+            None => Ok(()),
+        };
+        let read = opened.and_then(|()| serde_json::from_value(payload).map_err(Into::into));
+        let payload = match read {
             Ok(payload) => payload,
             Err(error) => {
                 let failed = Outcome::Failed(format!("unreadable job payload: {error}"));
@@ -392,16 +439,20 @@ impl<H: JobHandler> Worker<H> {
 
     async fn finish(&self, claim: Claim, outcome: Outcome) -> Result<(), sqlx::Error> {
         let deferred = matches!(outcome, Outcome::Deferred(_));
-        let (state, delay, error) = match outcome {
-            Outcome::Succeeded => ("succeeded", Duration::ZERO, None),
-            Outcome::Retry(delay, error) => ("queued", delay, Some(error)),
+        // (the run's outcome as counted, the job's next state, when it runs next, the error)
+        let (counted, state, delay, error) = match outcome {
+            Outcome::Succeeded => ("succeeded", "succeeded", Duration::ZERO, None),
+            Outcome::Retry(delay, error) => ("retried", "queued", delay, Some(error)),
             Outcome::Deferred(until) => (
+                "deferred",
                 "queued",
                 (until - Utc::now()).to_std().unwrap_or_default(),
                 None,
             ),
-            Outcome::Failed(error) => ("failed", Duration::ZERO, Some(error)),
+            Outcome::Failed(error) => ("failed", "failed", Duration::ZERO, Some(error)),
         };
+        metrics::counter!("lockbridge_job_runs_total", "queue" => H::QUEUE, "outcome" => counted)
+            .increment(1);
         // Asked for again while running (version moved on): run again now, whatever happened.
         // A deferred run gives its attempt back and keeps the last error, if any.
         sqlx::query(

@@ -4,10 +4,12 @@
 //! sentence, health endpoints, supervision, shutdown on SIGTERM).
 
 pub mod amqp;
+pub mod at_rest;
 pub mod configuration;
 pub mod db;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod outbox;
 pub mod service;
 pub mod shutdown;

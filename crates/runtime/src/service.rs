@@ -27,6 +27,7 @@ use crate::{
     configuration::{ConfigurationError, CredentialError, Settings},
     db::{self, DatabaseError},
     health::{self, Connections, Probe, Readiness},
+    metrics,
     telemetry::{self, error_chain},
 };
 
@@ -55,6 +56,12 @@ pub trait Service: Sized + Send {
     const NAME: &'static str;
     /// Its own sections of the configuration, read beside the common ones; no other's.
     type Sections: DeserializeOwned + Send;
+    /// What `check` makes of the settings, for `build` to go on with.
+    type Checked: Send;
+    /// Every check of the settings that needs no connection (credentials set, values well
+    /// formed), made first by `build` and alone by `lockbridge config check`, so the two never
+    /// disagree about a configuration.
+    fn check(settings: &Settings<Self::Sections>) -> Result<Self::Checked, StartupError>;
     fn build(
         settings: Settings<Self::Sections>,
     ) -> impl Future<Output = Result<Self, StartupError>> + Send;
@@ -146,6 +153,10 @@ impl Connections for Infrastructure {
     async fn close(&self) {
         self.broker.close().await;
     }
+
+    fn database(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 impl Connections for PgPool {
@@ -154,6 +165,10 @@ impl Connections for PgPool {
     }
 
     async fn close(&self) {}
+
+    fn database(&self) -> &PgPool {
+        self
+    }
 }
 
 /// What a service holds between `build` and `run_until_stopped`: its connections (the
@@ -164,6 +179,7 @@ pub struct Server<C = Infrastructure> {
     pub infrastructure: C,
     drain_deadline: Duration,
     probes: Vec<(&'static str, Probe)>,
+    backlog: metrics::Backlog,
 }
 
 impl<C: Connections> Server<C> {
@@ -176,12 +192,19 @@ impl<C: Connections> Server<C> {
             infrastructure,
             drain_deadline: DRAIN_DEADLINE,
             probes: Vec::new(),
+            backlog: metrics::Backlog::default(),
         })
     }
 
     /// Adds a condition `/readyz` reports under `name` and needs true to answer 200.
     pub fn with_probe(mut self, name: &'static str, probe: Probe) -> Self {
         self.probes.push((name, probe));
+        self
+    }
+
+    /// The service's own job queues and outbox producers, whose backlog `/metrics` reports.
+    pub fn with_backlog(mut self, backlog: metrics::Backlog) -> Self {
+        self.backlog = backlog;
         self
     }
 
@@ -212,7 +235,10 @@ impl<C: Connections> Server<C> {
             working: working.clone(),
             probes: self.probes,
         };
-        let app = router.merge(health::router(readiness));
+        let metrics = metrics::router(self.infrastructure.database().clone(), self.backlog);
+        let app = router.merge(health::router(readiness)).merge(metrics);
+        // The peer address is offered to handlers (the admin UI rate-limits sign-ins by it).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serving = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future();
@@ -223,13 +249,20 @@ impl<C: Connections> Server<C> {
         });
         let mut running = Supervised::new(tasks);
         let died = tokio::select! {
+            biased;
             () = shutdown.cancelled() => None,
+            // A task that ends because the service is stopping did not die: it ends on the
+            // same cancellation, and may be seen ending before it.
             Some(task) = running.next_end() => {
-                working.store(false, Ordering::SeqCst);
-                tracing::error!(task, notice = ?DEATH_NOTICE, "a background task died; the service stops");
-                tokio::time::sleep(DEATH_NOTICE).await;
-                shutdown.cancel();
-                Some(TaskDied { task })
+                if shutdown.is_cancelled() {
+                    None
+                } else {
+                    working.store(false, Ordering::SeqCst);
+                    tracing::error!(task, notice = ?DEATH_NOTICE, "a background task died; the service stops");
+                    tokio::time::sleep(DEATH_NOTICE).await;
+                    shutdown.cancel();
+                    Some(TaskDied { task })
+                }
             }
         };
         if tokio::time::timeout(self.drain_deadline, running.all_ended())

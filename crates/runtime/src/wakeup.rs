@@ -41,6 +41,11 @@ impl Channel {
         Self(format!("outbox_{producer}"))
     }
 
+    /// Work of another kind, named by its own crate (e.g. RemoteLock events a webhook stored).
+    pub fn named(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+
     /// Wakes this process's workers on the channel. Call it after the commit: a worker woken
     /// earlier does not see the work yet and goes back to sleep.
     pub fn ring(&self) {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
-use lockbridge_domain::BookingId;
+use lockbridge_domain::{BookingId, LockId};
 use lockbridge_runtime::{
     jobs::{self, OnConflict, Retrying},
     wakeup::Channel,
@@ -25,6 +25,12 @@ pub enum FailureKind {
     PinNotRevoked,
     EmailNotSent,
     Authorization,
+    /// The lock has not confirmed the booking's PIN and the booking starts soon.
+    PinNotSynced,
+    /// About a lock, not a booking: it is offline while bookings of its space start soon…
+    LockOffline,
+    /// … or its battery is low.
+    LockBatteryLow,
 }
 
 /// What a staff retry runs again.
@@ -59,12 +65,86 @@ pub async fn report(
     tx: &mut Transaction<'_, Postgres>,
     report: Report<'_>,
 ) -> Result<(), sqlx::Error> {
+    let (id, opened) = upsert(tx, &report).await?;
+    if opened {
+        let about = report.booking_id.map(BookingId::as_str);
+        alert(tx, id, &id.to_string(), (report.kind, about, report.reason)).await?;
+    }
+    Ok(())
+}
+
+/// Opens a failure about a lock (offline, battery low), or brings the open one up to date;
+/// a newly opened one gets its alert. Nothing retries it: the lock's own report resolves it.
+pub async fn report_lock(
+    tx: &mut Transaction<'_, Postgres>,
+    kind: FailureKind,
+    lock: &LockId,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let (id, opened): (i64, bool) = sqlx::query_as(
+        "INSERT INTO failures (kind, lock_id, reason) VALUES ($1, $2, $3)
+         ON CONFLICT (kind, subject) WHERE resolved_at IS NULL DO UPDATE
+             SET reason = EXCLUDED.reason, updated_at = now()
+         RETURNING id, (xmax = 0)",
+    )
+    .bind(kind)
+    .bind(lock)
+    .bind(reason)
+    .fetch_one(&mut **tx)
+    .await?;
+    if opened {
+        alert(tx, id, &id.to_string(), (kind, Some(lock.as_str()), reason)).await?;
+    }
+    Ok(())
+}
+
+/// The lock is well again, or no booking needs it soon.
+pub async fn resolve_lock(
+    db: impl PgExecutor<'_>,
+    kind: FailureKind,
+    lock: &LockId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE failures SET resolved_at = now(), updated_at = now()
+         WHERE kind = $1 AND subject = 'lock:' || $2 AND resolved_at IS NULL",
+    )
+    .bind(kind)
+    .bind(lock)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// As [`report`], and staff are alerted again even if it was open: the failure got worse
+/// (a PIN still not on its lock as the booking's start comes closer). `step` names the
+/// escalation, so each is alerted once.
+pub async fn escalate(
+    tx: &mut Transaction<'_, Postgres>,
+    report: Report<'_>,
+    step: i16,
+) -> Result<(), sqlx::Error> {
+    let (id, _) = upsert(tx, &report).await?;
+    let about = report.booking_id.map(BookingId::as_str);
+    alert(
+        tx,
+        id,
+        &format!("{id}:{step}"),
+        (report.kind, about, report.reason),
+    )
+    .await
+}
+
+/// Inserts the failure or updates the open one: its id, and whether it was opened now.
+async fn upsert(
+    tx: &mut Transaction<'_, Postgres>,
+    report: &Report<'_>,
+) -> Result<(i64, bool), sqlx::Error> {
     let (queue, key) = match report.retry {
         RetryWith::Job { queue, key } => (queue, Some(key)),
         RetryWith::Queue(queue) => (queue, None),
     };
     // `xmax = 0` only on a row this statement inserted.
-    let (id, opened): (i64, bool) = sqlx::query_as(
+    sqlx::query_as(
         "INSERT INTO failures (kind, booking_id, reason, attempts, job_queue, job_key)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (kind, subject) WHERE resolved_at IS NULL DO UPDATE
@@ -79,22 +159,27 @@ pub async fn report(
     .bind(queue)
     .bind(key)
     .fetch_one(&mut **tx)
-    .await?;
-    if opened {
-        let job = AlertJob { failure_id: id };
-        jobs::enqueue(
-            tx,
-            ALERT_QUEUE,
-            &id.to_string(),
-            &job,
-            Utc::now(),
-            OnConflict::Ignore,
-        )
-        .await?;
-        // The notifier runs alerts; the failure may open in any service.
-        Channel::jobs(ALERT_QUEUE).notify(&mut **tx).await?;
-        tracing::warn!(failure_id = id, kind = ?report.kind, booking_id = ?report.booking_id.map(BookingId::as_str), reason = report.reason, "failure opened; staff will be alerted");
-    }
+    .await
+}
+
+/// Queues the staff alert `key` for failure `id` (its kind, what it is about and why), once.
+async fn alert(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    key: &str,
+    (kind, about, reason): (FailureKind, Option<&str>, &str),
+) -> Result<(), sqlx::Error> {
+    let job = AlertJob { failure_id: id };
+    jobs::enqueue(tx, ALERT_QUEUE, key, &job, Utc::now(), OnConflict::Ignore).await?;
+    // The notifier runs alerts; the failure may open in any service.
+    Channel::jobs(ALERT_QUEUE).notify(&mut **tx).await?;
+    tracing::warn!(
+        failure_id = id,
+        ?kind,
+        about,
+        reason,
+        "failure reported; staff will be alerted"
+    );
     Ok(())
 }
 
@@ -137,6 +222,8 @@ pub async fn is_open(
 pub struct Failure {
     pub id: i64,
     pub booking_id: Option<BookingId>,
+    /// For a failure about a lock.
+    pub lock_id: Option<LockId>,
     pub kind: FailureKind,
     pub reason: String,
     pub since: DateTime<Utc>,
@@ -145,7 +232,7 @@ pub struct Failure {
 
 pub async fn open(db: impl PgExecutor<'_>) -> Result<Vec<Failure>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, booking_id, kind, reason, since, attempts FROM failures
+        "SELECT id, booking_id, lock_id, kind, reason, since, attempts FROM failures
          WHERE resolved_at IS NULL ORDER BY since, id",
     )
     .fetch_all(db)
@@ -154,7 +241,7 @@ pub async fn open(db: impl PgExecutor<'_>) -> Result<Vec<Failure>, sqlx::Error> 
 
 pub async fn find(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Failure>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, booking_id, kind, reason, since, attempts FROM failures WHERE id = $1",
+        "SELECT id, booking_id, lock_id, kind, reason, since, attempts FROM failures WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)

@@ -12,7 +12,6 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use lockbridge_http::{html, problem::Problem};
 use lockbridge_remotelock::{Account, RemoteLockError, TokenSet};
@@ -21,16 +20,17 @@ use lockbridge_work::{
     failures::{self, FailureKind},
     provisioning,
 };
-use rand::{RngCore, rngs::OsRng};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
-use crate::startup::AppState;
+use crate::{
+    staff::sessions::{Notice, Session, random_token},
+    startup::AppState,
+    ui,
+};
 
 /// How long an admin has to approve at RemoteLock (RemoteLock's own codes live as long).
 const STATE_LIFETIME: Duration = Duration::from_secs(10 * 60);
-/// 256 bits: unguessable, so the callback can trust whoever presents it.
-const STATE_BYTES: usize = 32;
 /// Longer values cannot be ours (states) or RemoteLock's (codes); refused before any lookup.
 const MAX_STATE_LEN: usize = 128;
 const MAX_CODE_LEN: usize = 1024;
@@ -65,23 +65,31 @@ struct AuthorizationView {
 }
 
 #[derive(sqlx::FromRow)]
-struct StoredAuthorization {
-    account_name: Option<String>,
-    account_id: Option<String>,
-    authorized_at: Option<DateTime<Utc>>,
-    access_expires_at: Option<DateTime<Utc>>,
-    links: i64,
+pub(crate) struct StoredAuthorization {
+    pub account_name: Option<String>,
+    pub account_id: Option<String>,
+    pub authorized_at: Option<DateTime<Utc>>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    /// A refresh token is stored: the access token renews by itself.
+    pub renewable: bool,
+    pub links: i64,
 }
 
-async fn show(State(state): State<AppState>) -> Result<Json<AuthorizationView>, Problem> {
+/// The stored authorization (all `None` without one) and the number of links.
+pub(crate) async fn stored(pool: &PgPool) -> Result<StoredAuthorization, sqlx::Error> {
     // One row whether or not an authorization is stored.
-    let stored: StoredAuthorization = sqlx::query_as(
+    sqlx::query_as(
         "SELECT a.account_name, a.account_id, a.authorized_at, a.access_expires_at,
+                coalesce(a.refresh_token_enc IS NOT NULL, FALSE) AS renewable,
                 (SELECT count(*) FROM lock_links) AS links
          FROM (SELECT) AS one LEFT JOIN remotelock_authorization a ON TRUE",
     )
-    .fetch_one(&state.pool)
-    .await?;
+    .fetch_one(pool)
+    .await
+}
+
+async fn show(State(state): State<AppState>) -> Result<Json<AuthorizationView>, Problem> {
+    let stored = stored(&state.pool).await?;
     Ok(Json(AuthorizationView {
         state: if stored.authorized_at.is_some() {
             AuthorizationState::Authorized
@@ -101,11 +109,16 @@ struct AuthorizationStart {
     authorize_url: String,
 }
 
-/// Remembers a fresh `state` and answers where to send the admin's browser.
 async fn start(State(state): State<AppState>) -> Result<Json<AuthorizationStart>, Problem> {
-    let mut bytes = [0u8; STATE_BYTES];
-    OsRng.fill_bytes(&mut bytes);
-    let oauth_state = URL_SAFE_NO_PAD.encode(bytes);
+    Ok(Json(AuthorizationStart {
+        authorize_url: begin(&state).await?.into(),
+    }))
+}
+
+/// Remembers a fresh `state` and answers where to send the admin's browser.
+pub(crate) async fn begin(state: &AppState) -> Result<url::Url, sqlx::Error> {
+    // 256 bits: unguessable, so the callback can trust whoever presents it.
+    let oauth_state = random_token();
     // Expired states are swept on the way, so abandoned attempts do not pile up.
     sqlx::query(
         "WITH swept AS (DELETE FROM oauth_states WHERE expires_at <= now())
@@ -116,28 +129,32 @@ async fn start(State(state): State<AppState>) -> Result<Json<AuthorizationStart>
     .bind(STATE_LIFETIME.as_secs_f64())
     .execute(&state.pool)
     .await?;
-    Ok(Json(AuthorizationStart {
-        authorize_url: state.oauth.authorize_url(&oauth_state).into(),
-    }))
+    Ok(state.oauth.authorize_url(&oauth_state))
+}
+
+async fn remove(State(state): State<AppState>) -> Result<StatusCode, Problem> {
+    remove_stored(&state.pool).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Refused while links exist: they name locks of this account (the schema insists too).
-async fn remove(State(state): State<AppState>) -> Result<StatusCode, Problem> {
+pub(crate) async fn remove_stored(pool: &PgPool) -> Result<(), Problem> {
     let links: i64 = sqlx::query_scalar("SELECT count(*) FROM lock_links")
-        .fetch_one(&state.pool)
+        .fetch_one(pool)
         .await?;
     if links > 0 {
         return Err(links_remain(links));
     }
     sqlx::query("DELETE FROM remotelock_authorization")
-        .execute(&state.pool)
+        .execute(pool)
         .await
         .map_err(|error| match constraint(&error) {
             // A link made since the count.
             Some("lock_links_authorization_id_fkey") => links_remain(1),
             _ => error.into(),
         })?;
-    Ok(StatusCode::NO_CONTENT)
+    tracing::info!("RemoteLock authorization removed");
+    Ok(())
 }
 
 fn links_remain(links: i64) -> Problem {
@@ -260,33 +277,63 @@ impl CallbackError {
             _ => "lockbridge was not authorized",
         }
     }
+
+    /// Logs the whole chain; answers what the admin is told (internals stay in the log).
+    fn sentence(&self) -> String {
+        let chain = error_chain(self);
+        tracing::warn!(error = %chain, "RemoteLock authorization failed");
+        match self {
+            Self::Store(_) | Self::Database(_) => format!("{self}."),
+            _ => format!("{chain}."),
+        }
+    }
 }
 
 impl IntoResponse for CallbackError {
     fn into_response(self) -> Response {
-        let (status, title) = (self.status(), self.title());
-        let chain = error_chain(&self);
-        tracing::warn!(error = %chain, "RemoteLock authorization failed");
-        let what = match self {
-            // Internals stay in the log.
-            Self::Store(_) | Self::Database(_) => self.to_string(),
-            _ => chain,
-        };
+        let what = self.sentence();
         page(
-            status,
-            title,
-            &format!("{what}. Start again from lockbridge's admin."),
+            self.status(),
+            self.title(),
+            &format!("{what} Start again from lockbridge's admin."),
         )
     }
 }
 
-/// Where RemoteLock sends the admin's browser back: checks and spends the `state`, trades
-/// the code for tokens, asks which account they act on, and stores them encrypted with that
-/// account, unless links name locks of another one (then they are revoked instead).
+/// Where RemoteLock sends the admin's browser back. A browser signed in to the staff UI lands
+/// on the Smart Locks page with the outcome; any other gets a small page saying it.
 async fn callback(
     State(state): State<AppState>,
+    session: Option<Session>,
     query: Result<Query<CallbackQuery>, QueryRejection>,
-) -> Result<Response, CallbackError> {
+) -> Response {
+    let outcome = complete(&state, query).await;
+    let Some(session) = session else {
+        return match outcome {
+            Ok(message) => page(
+                StatusCode::OK,
+                "lockbridge is authorized",
+                &format!("{message} You can close this page."),
+            ),
+            Err(error) => error.into_response(),
+        };
+    };
+    let notice = match outcome {
+        Ok(message) => Notice::done(message),
+        Err(error) => Notice::failed(format!("{}: {}", error.title(), error.sentence())),
+    };
+    let landing = ui::land_with_notice(&state.pool, &session, &notice).await;
+    // Back to the Smart Locks page, leaving the address with the spent code behind.
+    with_private_headers(landing.into_response())
+}
+
+/// Checks and spends the `state`, trades the code for tokens, asks which account they act
+/// on, and stores them encrypted with that account, unless links name locks of another one
+/// (then they are revoked instead). Answers the sentence for the admin.
+async fn complete(
+    state: &AppState,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
+) -> Result<String, CallbackError> {
     let Query(query) = query.map_err(CallbackError::Malformed)?;
     let presented = query
         .state
@@ -313,15 +360,15 @@ async fn callback(
         .map_err(CallbackError::Exchange)?;
     // Asked before anything is stored: with links, the account decides whether to keep them.
     let chosen = state.staff_calls().account_for(&tokens).await;
-    let chosen = match keep(&state, &tokens, chosen).await {
+    let chosen = match keep(state, &tokens, chosen).await {
         Ok(chosen) => chosen,
         Err(refusal) => {
-            discard(&state, &tokens).await;
+            discard(state, &tokens).await;
             return Err(refusal);
         }
     };
-    resume_after_authorization(&state).await;
-    Ok(authorized_page(chosen))
+    resume_after_authorization(state).await;
+    Ok(authorized(chosen))
 }
 
 /// Spends the state: one statement, so two callbacks cannot both use it. An expired state is
@@ -445,13 +492,12 @@ async fn resume_after_authorization(state: &AppState) {
 }
 
 /// The tokens are stored and work; a missing account name only shows in the admin.
-fn authorized_page(chosen: Result<Account, RemoteLockError>) -> Response {
-    let message = match chosen {
+fn authorized(chosen: Result<Account, RemoteLockError>) -> String {
+    match chosen {
         Ok(account) => {
             tracing::info!(account_id = %account.id, "RemoteLock authorized");
             format!(
-                "lockbridge now manages guests in the RemoteLock account “{}”. You can close \
-                 this page.",
+                "lockbridge now manages guests in the RemoteLock account “{}”.",
                 account.name
             )
         }
@@ -463,8 +509,7 @@ fn authorized_page(chosen: Result<Account, RemoteLockError>) -> Response {
                 error_chain(&error)
             )
         }
-    };
-    page(StatusCode::OK, "lockbridge is authorized", &message)
+    }
 }
 
 /// A small page for the browser that RemoteLock redirected here.
@@ -476,17 +521,21 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
         title = html::escape(title),
         message = html::escape(message),
     );
-    let mut response = (status, Html(body)).into_response();
+    let mut response = with_private_headers((status, Html(body)).into_response());
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'"),
+    );
+    response
+}
+
+/// The address holds a spent code: keep it out of caches and other sites' logs.
+fn with_private_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    // The address holds a spent code: keep it out of caches and other sites' logs.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'"),
     );
     response
 }

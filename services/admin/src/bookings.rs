@@ -28,45 +28,59 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 #[derive(Serialize)]
-struct BookingView {
-    booking_id: BookingId,
+pub(crate) struct BookingView {
+    pub booking_id: BookingId,
     source: String,
-    space_id: SpaceId,
-    space_name: String,
-    location_name: String,
-    time_zone: String,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    status: BookingStatus,
-    patron: Patron,
+    pub space_id: SpaceId,
+    pub space_name: String,
+    pub location_name: String,
+    pub time_zone: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: BookingStatus,
+    pub patron: Patron,
     revision: Option<i64>,
-    pin: PinView,
+    pub pin: PinView,
     /// The guest in RemoteLock's dashboard, once there is one.
-    remotelock_url: Option<Url>,
-    history: Vec<HistoryEntry>,
-}
-
-#[derive(Serialize)]
-struct PinView {
-    state: PinState,
-    /// Shown to staff only while it opens the door.
-    pin: Option<String>,
-    pin_version: i32,
-    lock_id: Option<LockId>,
-    valid_from: Option<DateTime<Utc>>,
-    valid_until: Option<DateTime<Utc>>,
-    /// The window as the lock reads it: wall-clock time in its zone, no offset.
-    local_valid_from: Option<NaiveDateTime>,
-    local_valid_until: Option<NaiveDateTime>,
-    lock_time_zone: Option<String>,
-    last_error: Option<String>,
+    pub remotelock_url: Option<Url>,
+    pub history: Vec<HistoryEntry>,
+    /// What the door reported about this booking's guest, oldest first: the PIN confirmed or
+    /// refused, the door opened with it, a wrong attempt (remotelock-api.md §3.8).
+    pub activity: Vec<DoorActivity>,
 }
 
 #[derive(Serialize, sqlx::FromRow)]
-struct HistoryEntry {
-    at: DateTime<Utc>,
-    state: PinState,
-    reason: String,
+pub(crate) struct DoorActivity {
+    pub at: DateTime<Utc>,
+    /// RemoteLock's event name: `unlocked`, `access_person_used`, `access_person_synced`, …
+    pub kind: String,
+    /// `succeeded` or `failed`.
+    pub status: Option<String>,
+    pub status_info: Option<String>,
+    pub lock_id: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct PinView {
+    pub state: PinState,
+    /// Shown to staff only while it opens the door.
+    pub pin: Option<String>,
+    pub pin_version: i32,
+    pub lock_id: Option<LockId>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// The window as the lock reads it: wall-clock time in its zone, no offset.
+    local_valid_from: Option<NaiveDateTime>,
+    local_valid_until: Option<NaiveDateTime>,
+    pub lock_time_zone: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+pub(crate) struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    pub state: PinState,
+    pub reason: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -85,7 +99,9 @@ struct Row {
     revision: Option<i64>,
     linked: bool,
     pin_state: Option<PinState>,
-    pin: Option<String>,
+    pin_sealed: Option<Vec<u8>>,
+    synced_at: Option<DateTime<Utc>>,
+    pin_sent_at: Option<DateTime<Utc>>,
     pin_version: Option<i32>,
     lock_id: Option<LockId>,
     guest_id: Option<GuestId>,
@@ -99,7 +115,7 @@ async fn load(db: impl PgExecutor<'_>, booking_id: &BookingId) -> Result<Option<
     sqlx::query_as(
         "SELECT b.booking_id, b.source, b.space_id, s.name AS space_name, l.name AS location_name,
                 l.time_zone, b.starts_at, b.ends_at, b.status, b.patron_name, b.patron_email,
-                b.revision, (k.space_id IS NOT NULL) AS linked, p.state AS pin_state, p.pin,
+                b.revision, (k.space_id IS NOT NULL) AS linked, p.state AS pin_state, p.pin_sealed, p.synced_at, p.pin_sent_at,
                 p.pin_version, p.lock_id, p.guest_id, p.valid_from, p.valid_until,
                 p.time_zone AS pin_time_zone, p.last_error
          FROM bookings b
@@ -124,13 +140,28 @@ async fn show(
     Path(raw_id): Path<String>,
 ) -> Result<Json<BookingView>, Problem> {
     let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
-    let row = load(&state.pool, &booking_id)
+    Ok(Json(details(&state, &booking_id).await?))
+}
+
+/// The booking as staff see it; 404 when unknown.
+pub(crate) async fn details(
+    state: &AppState,
+    booking_id: &BookingId,
+) -> Result<BookingView, Problem> {
+    let row = load(&state.pool, booking_id)
         .await?
-        .ok_or_else(|| unknown(&booking_id))?;
+        .ok_or_else(|| unknown(booking_id))?;
     let history = sqlx::query_as(
         "SELECT at, state, detail AS reason FROM pin_history WHERE booking_id = $1 ORDER BY at, id",
     )
-    .bind(&booking_id)
+    .bind(booking_id)
+    .fetch_all(&state.pool)
+    .await?;
+    let activity = sqlx::query_as(
+        "SELECT occurred_at AS at, kind, status, status_info, lock_id FROM remotelock_events
+         WHERE booking_id = $1 ORDER BY occurred_at, created_at",
+    )
+    .bind(booking_id)
     .fetch_all(&state.pool)
     .await?;
     let pin_state = row
@@ -154,7 +185,7 @@ async fn show(
         .guest_id
         .as_ref()
         .and_then(|guest| guest_url(&state.dashboard_url, guest));
-    Ok(Json(BookingView {
+    Ok(BookingView {
         booking_id: row.booking_id,
         source: row.source,
         space_id: row.space_id,
@@ -170,8 +201,13 @@ async fn show(
         },
         revision: row.revision,
         pin: PinView {
-            state: pin_state,
-            pin: row.pin.filter(|_| pin_state == PinState::Issued),
+            state: pin_state.shown(row.synced_at, row.pin_sent_at),
+            pin: match row.pin_sealed {
+                Some(sealed) if pin_state == PinState::Issued => {
+                    Some(state.pins.open(&sealed)?.expose().to_owned())
+                }
+                _ => None,
+            },
             pin_version: row.pin_version.unwrap_or(0),
             lock_id: row.lock_id,
             valid_from: row.valid_from,
@@ -183,7 +219,8 @@ async fn show(
         },
         remotelock_url,
         history,
-    }))
+        activity,
+    })
 }
 
 /// RemoteLock's dashboard shows a guest at `access-guests/<id>` (inferred from the dashboard,
@@ -193,10 +230,10 @@ fn guest_url(dashboard: &Url, guest: &GuestId) -> Option<Url> {
 }
 
 #[derive(Serialize)]
-struct Reissuing {
+pub(crate) struct Reissuing {
     booking_id: BookingId,
     /// The version the new PIN replaces; the new one is announced as this + 1.
-    replaces_pin_version: i32,
+    pub replaces_pin_version: i32,
 }
 
 /// Asks the provisioner for a new PIN on the booking's guest; it publishes `pin.issued` with
@@ -207,7 +244,18 @@ async fn reissue(
     Path(raw_id): Path<String>,
 ) -> Result<(StatusCode, Json<Reissuing>), Problem> {
     let booking_id = path_id("booking_id", raw_id, BookingId::parse)?;
-    let mut tx = state.pool.begin().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(reissue_pin(&state.pool, booking_id).await?),
+    ))
+}
+
+/// Asks for a new PIN on the booking's guest, if it has one that works.
+pub(crate) async fn reissue_pin(
+    pool: &sqlx::PgPool,
+    booking_id: BookingId,
+) -> Result<Reissuing, Problem> {
+    let mut tx = pool.begin().await?;
     let row = load(&mut *tx, &booking_id)
         .await?
         .ok_or_else(|| unknown(&booking_id))?;
@@ -236,11 +284,8 @@ async fn reissue(
     provisioning::request_new_pin(&mut tx, &booking_id, &window).await?;
     tx.commit().await?;
     tracing::info!(%booking_id, "staff asked for a new PIN");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Reissuing {
-            booking_id,
-            replaces_pin_version: row.pin_version.unwrap_or(0),
-        }),
-    ))
+    Ok(Reissuing {
+        booking_id,
+        replaces_pin_version: row.pin_version.unwrap_or(0),
+    })
 }

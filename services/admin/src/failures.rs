@@ -10,6 +10,7 @@ use axum::{
 use lockbridge_http::problem::Problem;
 use lockbridge_work::failures::{self, Failure, Retry};
 use serde::Serialize;
+use sqlx::PgPool;
 
 use crate::startup::AppState;
 
@@ -37,10 +38,16 @@ async fn retry(
     let id: i64 = raw_id.parse().map_err(|_| {
         Problem::invalid_field("id", "a failure id is a number (GET /api/v1/failures)")
     })?;
-    match failures::retry(&state.pool, id).await? {
+    retry_now(&state.pool, id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Runs the failure's work again now: the API's retry and the staff UI's Retry button.
+pub(crate) async fn retry_now(pool: &PgPool, id: i64) -> Result<(), Problem> {
+    match failures::retry(pool, id).await? {
         Retry::Started => {
             tracing::info!(failure_id = id, "staff retried a failure");
-            Ok(StatusCode::ACCEPTED)
+            Ok(())
         }
         Retry::NoSuchFailure => Err(Problem::not_found(format!("no failure {id}"))),
         Retry::AlreadyResolved => Err(Problem::conflict(

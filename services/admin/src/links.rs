@@ -9,17 +9,21 @@ use axum::{
     routing::{delete, post},
 };
 use chrono::{DateTime, Utc};
-use lockbridge_domain::{BookingId, BookingWindow, LockId, SpaceId, SpaceKind};
+use lockbridge_domain::{LockId, SpaceId, SpaceKind};
 use lockbridge_http::{
     input::{Fields, JsonObject, path_id},
     problem::Problem,
 };
 use lockbridge_remotelock::RemoteLockError;
-use lockbridge_work::provisioning;
 use serde::Serialize;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 
-use crate::{authorization::constraint, locks::remotelock_problem, startup::AppState};
+use crate::{
+    authorization::constraint,
+    locks::remotelock_problem,
+    settings::{self, Scope},
+    startup::AppState,
+};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -28,14 +32,14 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 #[derive(Serialize)]
-struct Link {
-    space_id: SpaceId,
-    space_name: String,
-    lock_id: LockId,
-    lock_name: String,
+pub(crate) struct Link {
+    pub space_id: SpaceId,
+    pub space_name: String,
+    pub lock_id: LockId,
+    pub lock_name: String,
     linked_at: DateTime<Utc>,
     /// Existing bookings of the space that will now get a PIN.
-    upcoming_bookings: u64,
+    pub upcoming_bookings: u64,
 }
 
 async fn link(
@@ -46,7 +50,21 @@ async fn link(
     let space_id = fields.parsed("space_id", |s| SpaceId::parse(s));
     let lock_id = fields.parsed("lock_id", |s| LockId::parse(s));
     fields.finish()?;
-    let (space_id, lock_id) = (space_id.expect("checked"), lock_id.expect("checked"));
+    let link = create(
+        &state,
+        space_id.expect("checked"),
+        lock_id.expect("checked"),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(link)))
+}
+
+/// Links the space to the lock, if the RemoteLock account has it and the schema agrees.
+pub(crate) async fn create(
+    state: &AppState,
+    space_id: SpaceId,
+    lock_id: LockId,
+) -> Result<Link, Problem> {
     // The lock must be the account's, and one that takes PINs; its name is kept for display.
     let device = state
         .staff_calls()
@@ -85,45 +103,19 @@ async fn link(
             return Err(refusal(&state.pool, error, &space_id, &lock_id).await);
         }
     };
-    let upcoming_bookings = schedule_upcoming(&mut tx, &space_id).await?;
+    // Bookings stored before the link get their PIN now.
+    let upcoming_bookings =
+        settings::schedule_upcoming(&mut tx, &Scope::Space(space_id.clone())).await?;
     tx.commit().await?;
     tracing::info!(%space_id, %lock_id, upcoming_bookings, "space linked");
-    Ok((
-        StatusCode::CREATED,
-        Json(Link {
-            space_id,
-            space_name,
-            lock_id,
-            lock_name: device.name,
-            linked_at,
-            upcoming_bookings,
-        }),
-    ))
-}
-
-/// Bookings stored before the link get their PIN now: every confirmed one of the space that
-/// has not ended. In the link's transaction, so a booking arriving meanwhile is either seen
-/// here or sees the link.
-async fn schedule_upcoming(
-    tx: &mut Transaction<'_, Postgres>,
-    space_id: &SpaceId,
-) -> Result<u64, sqlx::Error> {
-    let upcoming: Vec<(BookingId, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT booking_id, starts_at, ends_at FROM bookings
-         WHERE space_id = $1 AND status = 'confirmed' AND ends_at > now()",
-    )
-    .bind(space_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    for (booking_id, starts_at, ends_at) in &upcoming {
-        let window = BookingWindow::new(*starts_at, *ends_at)
-            .expect("the schema checks ends_at > starts_at");
-        provisioning::request(tx, booking_id, &window).await?;
-    }
-    if !upcoming.is_empty() {
-        provisioning::channel().notify(&mut **tx).await?;
-    }
-    Ok(upcoming.len() as u64)
+    Ok(Link {
+        space_id,
+        space_name,
+        lock_id,
+        lock_name: device.name,
+        linked_at,
+        upcoming_bookings,
+    })
 }
 
 /// Explains why the schema refused a link, naming what is in the way.
@@ -202,9 +194,15 @@ async fn unlink(
     Path(raw_id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let space_id = path_id("space_id", raw_id, SpaceId::parse)?;
+    remove(&state.pool, &space_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Future bookings of the space get no PIN; guests already in RemoteLock are left alone.
+pub(crate) async fn remove(pool: &PgPool, space_id: &SpaceId) -> Result<(), Problem> {
     let deleted = sqlx::query("DELETE FROM lock_links WHERE space_id = $1")
-        .bind(&space_id)
-        .execute(&state.pool)
+        .bind(space_id)
+        .execute(pool)
         .await?
         .rows_affected();
     if deleted == 0 {
@@ -212,5 +210,6 @@ async fn unlink(
             "space {space_id} is not linked to a lock"
         )));
     }
-    Ok(StatusCode::NO_CONTENT)
+    tracing::info!(%space_id, "space unlinked");
+    Ok(())
 }

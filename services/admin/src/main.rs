@@ -1,6 +1,12 @@
 use std::process::ExitCode;
 
+use admin::cli::Cli;
+use clap::Parser;
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    lockbridge_runtime::service::main::<admin::Application>().await
+    match Cli::parse().command {
+        None => lockbridge_runtime::service::main::<admin::Application>().await,
+        Some(command) => admin::cli::run(command).await,
+    }
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use lockbridge_domain::{CategoryId, LocationId, LockId, SpaceId, SpaceKind, TimeZone};
 use lockbridge_http::problem::Problem;
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 
 use crate::startup::AppState;
 
@@ -29,33 +30,40 @@ struct Spaces {
 }
 
 #[derive(Serialize)]
-struct SpaceView {
-    space_id: SpaceId,
-    name: String,
+pub(crate) struct SpaceView {
+    pub space_id: SpaceId,
+    pub name: String,
     kind: SpaceKind,
-    category: CategoryView,
-    location: LocationView,
-    link: Option<LinkView>,
+    pub category: CategoryView,
+    pub location: LocationView,
+    pub link: Option<LinkView>,
+}
+
+impl SpaceView {
+    /// Only such a space can have a lock (the schema insists).
+    pub fn is_bookable_as_whole(&self) -> bool {
+        self.kind == SpaceKind::BookableAsWhole
+    }
 }
 
 #[derive(Serialize)]
-struct CategoryView {
-    category_id: CategoryId,
-    name: String,
+pub(crate) struct CategoryView {
+    pub category_id: CategoryId,
+    pub name: String,
 }
 
 #[derive(Serialize)]
-struct LocationView {
-    location_id: LocationId,
-    name: String,
-    time_zone: TimeZone,
+pub(crate) struct LocationView {
+    pub location_id: LocationId,
+    pub name: String,
+    pub time_zone: TimeZone,
 }
 
 #[derive(Serialize)]
-struct LinkView {
-    lock_id: LockId,
-    lock_name: String,
-    linked_at: DateTime<Utc>,
+pub(crate) struct LinkView {
+    pub lock_id: LockId,
+    pub lock_name: String,
+    pub linked_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -114,6 +122,14 @@ async fn list(
 ) -> Result<Json<Spaces>, Problem> {
     let Query(filter) =
         filter.map_err(|_| Problem::invalid_field("linkable", "must be true or false"))?;
+    Ok(Json(Spaces {
+        spaces: catalogue(&state.pool, filter.linkable).await?,
+    }))
+}
+
+/// Every space with its category, location and link, by location, category and name; only
+/// those a lock can be linked to when `linkable`.
+pub(crate) async fn catalogue(pool: &PgPool, linkable: bool) -> Result<Vec<SpaceView>, Problem> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT s.space_id, s.name, s.kind,
                 c.category_id, c.name AS category_name,
@@ -126,12 +142,8 @@ async fn list(
          WHERE NOT $1 OR (s.kind = 'bookable_as_whole' AND l.space_id IS NULL)
          ORDER BY loc.name, c.name, s.name, s.space_id",
     )
-    .bind(filter.linkable)
-    .fetch_all(&state.pool)
+    .bind(linkable)
+    .fetch_all(pool)
     .await?;
-    let spaces = rows
-        .into_iter()
-        .map(SpaceView::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(Json(Spaces { spaces }))
+    rows.into_iter().map(SpaceView::try_from).collect()
 }

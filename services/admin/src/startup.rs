@@ -3,20 +3,31 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{Router, middleware};
 use lockbridge_remotelock::{
     OAuthClient, RemoteLockClient, RemoteLockSettings, TokenManager, Urgency, Work,
-    crypto::TokenCipher,
 };
 use lockbridge_runtime::{
+    amqp::Broker,
     service::{Infrastructure, Server, Service, StartupError, TaskDied},
     telemetry::error_chain,
 };
+use lockbridge_sealing::{Sealer, pins::PinSealer};
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{ApiToken, require_api_token},
     authorization, bookings,
-    configuration::{API_TOKEN, Sections, Settings},
-    failures, links, locks, spaces,
+    configuration::{
+        API_TOKEN, ConfiguredAlerts, ConfiguredWindow, LockWarnSettings, Sections, Settings,
+    },
+    failures, links,
+    lock_health::DeviceCache,
+    lock_watch::LockWatch,
+    locks,
+    retention::RetentionPasses,
+    spaces,
+    ui::{self, UiSettings},
+    webhook,
 };
 
 /// The API's bodies are a couple of ids; anything bigger is a mistake.
@@ -28,8 +39,20 @@ pub(crate) struct AppState {
     pub oauth: OAuthClient,
     pub tokens: TokenManager,
     pub remotelock: RemoteLockClient,
+    /// Opens the PINs staff look up.
+    pub pins: PinSealer,
+    /// `remotelock.webhook_secret`; `None`: webhooks are off.
+    pub webhook_secret: Option<SecretString>,
     /// RemoteLock's web dashboard, for links to guests.
     pub dashboard_url: url::Url,
+    pub ui: UiSettings,
+    pub locks: LockWarnSettings,
+    /// What applies where the Settings page sets nothing.
+    pub configured_window: ConfiguredWindow,
+    pub configured_alerts: ConfiguredAlerts,
+    pub devices: DeviceCache,
+    /// For the dead-letter queues' counts.
+    pub broker: Broker,
 }
 
 impl AppState {
@@ -43,26 +66,65 @@ impl AppState {
 pub struct Application {
     server: Server,
     router: Router,
+    retention: RetentionPasses,
+    lock_watch: LockWatch,
 }
 
 impl Service for Application {
     const NAME: &'static str = "admin";
 
     type Sections = Sections;
+    type Checked = Checked;
 
-    async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let Sections { admin, remotelock } = &settings.own;
+    fn check(settings: &Settings) -> Result<Checked, StartupError> {
+        let Sections {
+            admin,
+            remotelock,
+            pins,
+            ..
+        } = &settings.own;
         let [client_secret, encryption_key] = remotelock.credentials();
+        let [pin_key] = pins.credentials();
         settings.require(&[
             API_TOKEN.set_to(&admin.api_token),
             client_secret,
             encryption_key,
+            pin_key,
         ])?;
-        let api_token = ApiToken::new(admin.api_token.clone())
-            .ok_or_else(|| StartupError::Invalid("admin.api_token must not be empty".into()))?;
-        let callback_path = callback_path(remotelock)?;
+        let invalid =
+            |error: &(dyn std::error::Error + 'static)| StartupError::Invalid(error_chain(error));
+        Ok(Checked {
+            api_token: ApiToken::new(admin.api_token.clone())
+                .ok_or_else(|| StartupError::Invalid("admin.api_token must not be empty".into()))?,
+            callback_path: callback_path(remotelock)?,
+            cipher: remotelock.token_sealer().map_err(|e| invalid(&e))?,
+            pins: pins.sealer().map_err(|e| invalid(&e))?,
+            oauth: OAuthClient::new(remotelock).map_err(|e| invalid(&e))?,
+        })
+    }
+
+    async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let Checked {
+            api_token,
+            callback_path,
+            cipher,
+            pins,
+            oauth,
+        } = Self::check(&settings)?;
+        let sections = &settings.own;
+        let Sections {
+            admin, remotelock, ..
+        } = sections;
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
-        let state = remotelock_state(infrastructure.pool.clone(), remotelock)?;
+        pins.check_stored(&infrastructure.pool).await?;
+        let ui_settings = UiSettings::new(admin.cookie_secure, &remotelock.oauth_url);
+        let state = app_state(
+            &infrastructure,
+            sections,
+            ui_settings,
+            (cipher, pins),
+            oauth,
+        )?;
         let api = Router::new()
             .merge(authorization::routes())
             .merge(locks::routes())
@@ -75,12 +137,28 @@ impl Service for Application {
                 require_api_token,
             ));
         // The browser lands on the callback from RemoteLock: it carries no bearer token, the
-        // OAuth `state` authenticates it.
-        let router = api.merge(authorization::callback_routes(&callback_path));
+        // OAuth `state` authenticates it. The UI's pages have the staff session instead.
+        let router = api
+            .merge(authorization::callback_routes(&callback_path))
+            // Authenticated by its X-Secret instead of a bearer token.
+            .merge(webhook::routes())
+            .merge(ui::routes(&state.ui))
+            .fallback(ui::not_found);
+        let lock_watch = LockWatch {
+            pool: infrastructure.pool.clone(),
+            remotelock: state.remotelock.clone(),
+            settings: sections.locks,
+        };
         let router = lockbridge_http::api_layers(router, MAX_BODY_BYTES).with_state(state);
+        let retention = RetentionPasses {
+            pool: infrastructure.pool.clone(),
+            settings: sections.retention,
+        };
         Ok(Self {
             server: Server::bind(infrastructure, admin.listen).await?,
             router,
+            retention,
+            lock_watch,
         })
     }
 
@@ -89,15 +167,33 @@ impl Service for Application {
     }
 
     async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), TaskDied> {
-        self.server.run(self.router, shutdown, []).await
+        let retention = tokio::spawn(self.retention.run(shutdown.clone()));
+        let lock_watch = tokio::spawn(self.lock_watch.run(shutdown.clone()));
+        let tasks = [("retention passes", retention), ("lock watch", lock_watch)];
+        self.server.run(self.router, shutdown, tasks).await
     }
 }
 
-fn remotelock_state(pool: PgPool, settings: &RemoteLockSettings) -> Result<AppState, StartupError> {
+/// What the admin's settings come to before anything is connected.
+pub struct Checked {
+    api_token: ApiToken,
+    callback_path: String,
+    cipher: Sealer,
+    pins: PinSealer,
+    oauth: OAuthClient,
+}
+
+fn app_state(
+    infrastructure: &Infrastructure,
+    sections: &Sections,
+    ui: UiSettings,
+    (cipher, pins): (Sealer, PinSealer),
+    oauth: OAuthClient,
+) -> Result<AppState, StartupError> {
+    let settings = &sections.remotelock;
+    let pool = infrastructure.pool.clone();
     let invalid =
         |error: &(dyn std::error::Error + 'static)| StartupError::Invalid(error_chain(error));
-    let cipher = TokenCipher::new(&settings.token_encryption_key).map_err(|e| invalid(&e))?;
-    let oauth = OAuthClient::new(settings).map_err(|e| invalid(&e))?;
     let tokens = TokenManager::new(pool.clone(), cipher, oauth.clone());
     let remotelock = RemoteLockClient::new(settings, tokens.clone()).map_err(|e| invalid(&e))?;
     Ok(AppState {
@@ -105,15 +201,26 @@ fn remotelock_state(pool: PgPool, settings: &RemoteLockSettings) -> Result<AppSt
         oauth,
         tokens,
         remotelock,
+        pins,
+        webhook_secret: Some(settings.webhook_secret.clone())
+            .filter(|secret| !secret.expose_secret().trim().is_empty()),
         dashboard_url: settings.dashboard_url.clone(),
+        ui,
+        locks: sections.locks,
+        configured_window: sections.provisioner,
+        configured_alerts: sections.alerts.clone(),
+        devices: DeviceCache::default(),
+        broker: infrastructure.broker.clone(),
     })
 }
 
 /// The callback is served at the path of `remotelock.redirect_url`, which must not shadow the
-/// API or the health endpoints.
+/// API, the UI or the health endpoints.
 fn callback_path(settings: &RemoteLockSettings) -> Result<String, StartupError> {
     let path = settings.redirect_url.path();
-    let taken = path == "/" || path.starts_with("/api/") || ["/healthz", "/readyz"].contains(&path);
+    let taken = ui::serves(path)
+        || path.starts_with("/api/")
+        || ["/healthz", "/readyz", webhook::PATH].contains(&path);
     if taken {
         return Err(StartupError::Invalid(format!(
             "remotelock.redirect_url must name a path of its own for the OAuth callback, \

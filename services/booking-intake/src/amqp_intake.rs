@@ -10,16 +10,20 @@ use lockbridge_http::{
     input::{Fields, is_json_media_type, json_object},
     problem::Problem,
 };
-use lockbridge_runtime::amqp::{Delivery, Handler, HandlerError, dead_letter::DeadLetters};
+use lockbridge_runtime::amqp::{
+    Delivery, Handler, HandlerError, dead_letter::DeadLetters, traceparent_of,
+};
+use lockbridge_sealing::pins::PinSealer;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::{
     auth::Source,
-    bookings::{ApplyError, Change, Locked, read_body, read_put},
+    batch::{Batch, Change, Request},
+    bookings::{read_body, read_put},
 };
 
 /// The source of each RabbitMQ user allowed to publish bookings (`intake.amqp_sources`).
-pub(crate) struct AmqpSources(BTreeMap<String, Source>);
+pub struct AmqpSources(BTreeMap<String, Source>);
 
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -31,7 +35,7 @@ pub(crate) struct UnnamedSource {
 }
 
 impl AmqpSources {
-    pub fn new(configured: &BTreeMap<String, String>) -> Result<Self, UnnamedSource> {
+    pub(crate) fn new(configured: &BTreeMap<String, String>) -> Result<Self, UnnamedSource> {
         configured
             .iter()
             .map(|(user, source)| {
@@ -174,6 +178,9 @@ async fn claim(
 /// The consumer's handler of `booking-intake.bookings`.
 pub(crate) struct AmqpIntake {
     pub pool: PgPool,
+    /// Opens the PINs of the answers a batch makes (this consumer answers nobody, but the
+    /// batch is the API's).
+    pub pins: PinSealer,
     pub sources: AmqpSources,
     pub dead_letters: DeadLetters,
 }
@@ -188,16 +195,34 @@ impl AmqpIntake {
             booking_id,
             change,
         } = read(delivery, &self.sources).map_err(refused)?;
-        let mut locked = Locked::begin(&self.pool, booking_id.clone(), change).await?;
-        if !claim(locked.transaction(), &source, &message_id, &booking_id).await? {
+        let requests = [Request {
+            source,
+            booking_id,
+            change,
+            trace: traceparent_of(delivery),
+        }];
+        let request = &requests[0];
+        let mut batch = Batch::begin(&self.pool, &self.pins, &requests).await?;
+        if !claim(
+            batch.transaction(),
+            &request.source,
+            &message_id,
+            &request.booking_id,
+        )
+        .await?
+        {
             // Dropped, the transaction rolls back: it wrote nothing.
-            tracing::info!(%message_id, source = source.0, "repeat of a message already applied");
+            tracing::info!(%message_id, source = request.source.0, "repeat of a message already applied");
             return Ok(());
         }
-        match locked.apply(&source).await {
-            Ok(_) => Ok(()),
-            Err(ApplyError::Refused(problem)) => Err(refused(problem)),
-            Err(ApplyError::Database(error)) => Err(error.into()),
+        let staged = batch.stage().await?;
+        match &staged.answers()[0] {
+            // A refusal rolls back with its claim, so the message can be replayed once fixed.
+            Err(problem) => Err(refused(problem.clone())),
+            Ok(_) => {
+                staged.commit().await?;
+                Ok(())
+            }
         }
     }
 }

@@ -1,9 +1,10 @@
-//! booking-intake's settings: the sections every service reads, and `intake`. Those of the
+//! booking-intake's settings: the sections every service reads, `intake` and `pins`. Those of the
 //! other services are not parsed here, so a mistake in one of them cannot stop intake.
 
 use std::{collections::BTreeMap, net::SocketAddr};
 
 use lockbridge_runtime::configuration::{self, Credential, CredentialValues};
+use lockbridge_sealing::pins::PinKeySettings;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -13,6 +14,7 @@ pub type Settings = configuration::Settings<Sections>;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Sections {
     pub intake: IntakeSettings,
+    pub pins: PinKeySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

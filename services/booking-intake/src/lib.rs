@@ -4,10 +4,14 @@
 
 mod amqp_intake;
 mod auth;
+mod batch;
 mod bookings;
 mod catalogue;
 pub mod configuration;
+mod outcomes;
 mod startup;
+mod view;
+mod writer;
 
 pub use configuration::{Sections, Settings};
 pub use startup::Application;

@@ -4,9 +4,15 @@
 use std::process::Command;
 
 fn start_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
-    // The one credential booking-intake needs, so what the test breaks is what it reports.
+    // The credentials booking-intake needs, so what the test breaks is what it reports.
     run(
-        &[("LOCKBRIDGE__INTAKE__TOKENS__TEST", "test-intake-token")],
+        &[
+            ("LOCKBRIDGE__INTAKE__TOKENS__TEST", "test-intake-token"),
+            (
+                "LOCKBRIDGE__PINS__ENCRYPTION_KEY",
+                "bG9ja2JyaWRnZS1zdGFydHVwLXRlc3Qta2V5LTMyYnk=",
+            ),
+        ],
         env,
     )
 }

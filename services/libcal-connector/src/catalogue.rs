@@ -48,6 +48,12 @@ impl Catalogue {
         })
     }
 
+    /// Intake lacks something it was sent (its database restored from an older backup,
+    /// say): the next sync sends every entry again, each answered 200 if intake has it.
+    pub fn forget_sent(&mut self) {
+        self.sent.clear();
+    }
+
     /// Whether intake has the space (or seat) this row books.
     pub fn has_space_of(&self, row: &BookingRow) -> bool {
         self.sent.contains_key(&space_path(row))

@@ -96,9 +96,14 @@ impl Poller {
                 () = shutdown.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            let due = catalogue_synced
-                .is_none_or(|at| at.elapsed() >= self.settings.catalogue_interval)
-                || self.catalogue_due.swap(false, Ordering::SeqCst);
+            // Intake did not know a booking's space: what it was sent is no guide any more.
+            let resend = self.catalogue_due.swap(false, Ordering::SeqCst);
+            if resend {
+                self.catalogue.forget_sent();
+            }
+            let due = resend
+                || catalogue_synced
+                    .is_none_or(|at| at.elapsed() >= self.settings.catalogue_interval);
             let started = Instant::now();
             // A poll cut short writes nothing: its one transaction is never committed.
             let outcome = tokio::select! {
@@ -234,7 +239,9 @@ impl Poller {
         let mut rows = Vec::new();
         let mut failure = None;
         'spans: for span in window.spans() {
-            let mut previous_first = None;
+            // The first row and the length of the page before, and the most rows a page had.
+            let mut previous: Option<(Option<String>, usize)> = None;
+            let mut fullest = 0;
             for page in 1..=MAX_PAGES {
                 let batch = match self
                     .libcal
@@ -248,14 +255,26 @@ impl Poller {
                     }
                 };
                 let first = batch.first().map(mapping::booking_id);
-                if page > 1 && first.is_some() && first == previous_first {
+                if let Some((previous_first, previous_len)) = &previous
+                    && first.is_some()
+                    && first == *previous_first
+                {
+                    // LibCal ignores `page`: after a short page that is nothing new, the end
+                    // [T: PITT]; after a full one, the rest cannot be read.
+                    if *previous_len < limit as usize {
+                        continue 'spans;
+                    }
                     failure = Some(PollError::Paging { lid });
                     break 'spans;
                 }
-                previous_first = first;
-                let short = batch.len() < limit as usize;
+                // Clients stop at a page shorter than `limit` [T], but a LibCal whose own
+                // maximum is lower may serve that many instead (libcal-api.md §6 leaves it
+                // open): the end is an empty page, or one shorter than an earlier one.
+                let last = batch.is_empty() || batch.len() < fullest;
+                fullest = fullest.max(batch.len());
+                previous = Some((first, batch.len()));
                 rows.extend(batch.into_iter().filter(|row| row.lid == lid));
-                if short {
+                if last {
                     continue 'spans;
                 }
             }

@@ -32,11 +32,17 @@ impl Service for Application {
     const NAME: &'static str = "libcal-connector";
 
     type Sections = Sections;
+    type Checked = ();
 
-    async fn build(settings: Settings) -> Result<Self, StartupError> {
+    fn check(settings: &Settings) -> Result<(), StartupError> {
         let libcal_settings = &settings.own.libcal;
         settings.require(&libcal_settings.credentials())?;
-        libcal_settings.check().map_err(StartupError::Invalid)?;
+        libcal_settings.check().map_err(StartupError::Invalid)
+    }
+
+    async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::check(&settings)?;
+        let libcal_settings = &settings.own.libcal;
         let pool = service::connect_database(&settings).await?;
         let client = |error: reqwest::Error| {
             StartupError::Invalid(format!("the HTTP client cannot be built: {error}"))

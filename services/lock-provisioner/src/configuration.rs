@@ -1,10 +1,11 @@
-//! lock-provisioner's settings: the sections every service reads, `remotelock`, `provisioner`
-//! and `sync`. Those of the other services are not parsed here.
+//! lock-provisioner's settings: the sections every service reads, `remotelock`, `pins`,
+//! `provisioner`, `sync` and `reconcile`. Those of the other services are not parsed here.
 
 use std::{net::SocketAddr, time::Duration};
 
 use lockbridge_remotelock::RemoteLockSettings;
 use lockbridge_runtime::configuration;
+use lockbridge_sealing::pins::PinKeySettings;
 use serde::Deserialize;
 
 pub type Settings = configuration::Settings<Sections>;
@@ -13,8 +14,10 @@ pub type Settings = configuration::Settings<Sections>;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Sections {
     pub remotelock: RemoteLockSettings,
+    pub pins: PinKeySettings,
     pub provisioner: ProvisionerSettings,
     pub sync: SyncSettings,
+    pub reconcile: ReconcileSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,7 +42,22 @@ pub struct ProvisionerSettings {
 /// some PIN conflicts only show when the lock syncs).
 #[derive(Debug, Clone, Deserialize)]
 pub struct SyncSettings {
-    /// How often the provisioner reads RemoteLock's sync failures: one request each time.
+    /// How often the provisioner reads RemoteLock's events (one request when nothing new
+    /// happened), webhooks or not.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// A PIN the lock has not confirmed this long before it must work raises a staff alert…
+    #[serde(with = "humantime_serde")]
+    pub alert_before: Duration,
+    /// … and again, escalated, this long before.
+    #[serde(with = "humantime_serde")]
+    pub escalate_before: Duration,
+}
+
+/// The drift pass (drift/): comparing RemoteLock with what lockbridge left there.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReconcileSettings {
+    /// How often a pass runs (one at a time across every provisioner process).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
 }

@@ -1,7 +1,7 @@
 //! Booking events in: one transaction per batch of deliveries, acked after commit. A booking
 //! that needs nothing of RemoteLock is settled right here; the rest become provisioning jobs.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use chrono::Utc;
 use lockbridge_domain::{
@@ -45,12 +45,30 @@ impl Handler for BookingEvents {
         let ids: Vec<_> = events.iter().map(|event| event.event_id).collect();
         let mut tx = self.pool.begin().await?;
         let fresh = claim_events(&mut tx, crate::SERVICE, &ids).await?;
+        events.retain(|event| {
+            let fresh = fresh.contains(&event.event_id);
+            if !fresh {
+                tracing::debug!(event_id = %event.event_id, "event seen before; ignoring redelivery");
+            }
+            fresh
+        });
+        let settled = self.settle_here(&mut tx, &events).await?;
         let mut queued = false;
         for event in &events {
-            if fresh.contains(&event.event_id) {
-                queued |= self.take(&mut tx, event).await?;
+            let booking_id = &event.data.booking_id;
+            let (event_type, event_id, correlation_id) = (
+                event.event_type.as_str(),
+                event.event_id,
+                event.correlation_id,
+            );
+            if settled.contains(booking_id) {
+                tracing::info!(%booking_id, event_type, %event_id, %correlation_id, "booking event settled: no RemoteLock work");
             } else {
-                tracing::debug!(event_id = %event.event_id, "event seen before; ignoring redelivery");
+                let window = BookingWindow::new(event.data.starts_at, event.data.ends_at)
+                    .map_err(|e| HandlerError::Poison(format!("not a valid booking: {e}")))?;
+                provisioning::request(&mut tx, booking_id, &window).await?;
+                tracing::info!(%booking_id, event_type, %event_id, %correlation_id, "booking event queued for provisioning");
+                queued = true;
             }
         }
         tx.commit().await?;
@@ -62,50 +80,40 @@ impl Handler for BookingEvents {
 }
 
 impl BookingEvents {
-    /// Settles the booking here or queues its job; `true` when queued.
-    async fn take(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        event: &Envelope<BookingData>,
-    ) -> Result<bool, HandlerError> {
-        let booking_id = &event.data.booking_id;
-        let window = BookingWindow::new(event.data.starts_at, event.data.ends_at)
-            .map_err(|e| HandlerError::Poison(format!("not a valid booking: {e}")))?;
-        if self.settled_here(tx, booking_id).await? {
-            tracing::info!(%booking_id, event_type = event.event_type.as_str(), event_id = %event.event_id, correlation_id = %event.correlation_id, "booking event settled: no RemoteLock work");
-            Ok(false)
-        } else {
-            provisioning::request(tx, booking_id, &window).await?;
-            tracing::info!(%booking_id, event_type = event.event_type.as_str(), event_id = %event.event_id, correlation_id = %event.correlation_id, "booking event queued for provisioning");
-            Ok(true)
-        }
-    }
-
     /// Most bookings need no RemoteLock request (a space without a lock, a tentative or
     /// cancelled booking that never had a guest): the job's plan is applied here, in the
-    /// event's transaction, instead of queueing them behind bookings that need a door. Not
-    /// while the booking's job is queued or running: that run may be making a guest this
-    /// transaction cannot see yet, and must look again.
-    async fn settled_here(
+    /// events' transaction, for the whole batch in three statements, instead of queueing them
+    /// behind bookings that need a door. Not while the booking's job is queued or running:
+    /// that run may be making a guest this transaction cannot see yet, and must look again.
+    /// Answers the bookings settled.
+    async fn settle_here(
         &self,
         tx: &mut Transaction<'_, Postgres>,
-        booking_id: &BookingId,
-    ) -> Result<bool, sqlx::Error> {
-        if jobs::is_pending(&mut *tx, provisioning::QUEUE, booking_id.as_str()).await? {
-            return Ok(false);
-        }
-        let Some((booking, record)) = store::booking(&mut **tx, booking_id).await? else {
-            // Not stored (yet): the job reports it.
-            return Ok(false);
-        };
-        let validity = booking.window.pin_validity(self.lead_time, self.grace);
-        match plan(&booking, record.as_ref(), &validity, Utc::now()) {
-            Plan::Record { state, detail } => {
-                store::set_state(tx, &booking, state, detail).await?;
-                Ok(true)
+        events: &[Envelope<BookingData>],
+    ) -> Result<HashSet<BookingId>, sqlx::Error> {
+        let keys: Vec<&str> = events.iter().map(|e| e.data.booking_id.as_str()).collect();
+        let pending = jobs::pending(tx, provisioning::QUEUE, &keys).await?;
+        let free: Vec<BookingId> = events
+            .iter()
+            .map(|e| &e.data.booking_id)
+            .filter(|id| !pending.contains(id.as_str()))
+            .cloned()
+            .collect();
+        // A booking not stored (yet) is not settled here: its job reports it.
+        let stored = store::bookings(&mut **tx, &free).await?;
+        let now = Utc::now();
+        let mut settled = HashSet::new();
+        let mut states = Vec::new();
+        for (booking, record) in &stored {
+            let validity = booking.validity(self.lead_time, self.grace);
+            match plan(booking, record.as_ref(), &validity, now) {
+                Plan::Record { state, detail } => states.push((booking, state, detail)),
+                Plan::Nothing => {}
+                Plan::Issue { .. } | Plan::Follow { .. } | Plan::Revoke { .. } => continue,
             }
-            Plan::Nothing => Ok(true),
-            Plan::Issue { .. } | Plan::Follow { .. } | Plan::Revoke { .. } => Ok(false),
+            settled.insert(booking.booking_id.clone());
         }
+        store::set_states(tx, &states).await?;
+        Ok(settled)
     }
 }

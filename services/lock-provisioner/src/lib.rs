@@ -6,13 +6,15 @@
 
 pub mod configuration;
 mod consumer;
+mod door_events;
+pub mod drift;
 mod lock_zones;
 mod pin_choice;
 mod plan;
 mod reconcile;
 mod startup;
 mod store;
-mod sync_failures;
+mod sync_alerts;
 
 pub use configuration::{Sections, Settings};
 pub use startup::Application;

@@ -47,9 +47,15 @@ pub(crate) fn plan<'a>(
     now: DateTime<Utc>,
 ) -> Plan<'a> {
     // A guest lockbridge made, or may have made (intent recorded), and has not deactivated —
-    // whatever state an earlier failure left the record in.
+    // whatever state an earlier failure left the record in. Or one the drift pass found gone
+    // by hand (to make again), or active again by hand while the booking wants no PIN.
+    let reopened =
+        |r: &PinRecord| r.drift_found_at.is_some() && booking.status != BookingStatus::Confirmed;
     let held = record.filter(|r| {
-        r.state != PinState::Revoked && (r.guest_id.is_some() || r.create_requested_at.is_some())
+        (r.state != PinState::Revoked || reopened(r))
+            && (r.guest_id.is_some()
+                || r.create_requested_at.is_some()
+                || r.drift_found_at.is_some())
     });
     let ended = validity.valid_until <= now;
     match (&booking.lock, booking.status, held) {
@@ -131,6 +137,8 @@ mod tests {
     use chrono::TimeZone as _;
     use lockbridge_domain::{BookingId, BookingWindow, LockId, Patron, SpaceId};
 
+    use crate::store::StaffSettings;
+
     use super::*;
 
     fn at(hour: u32) -> DateTime<Utc> {
@@ -141,6 +149,7 @@ mod tests {
         Booking {
             booking_id: BookingId::parse("b-1").unwrap(),
             correlation_id: uuid::Uuid::nil(),
+            traceparent: None,
             status,
             window: BookingWindow::new(at(14), at(15)).unwrap(),
             patron: Patron {
@@ -155,6 +164,8 @@ mod tests {
                 id: LockId::parse("lock-1").unwrap(),
                 name: "Door".into(),
             }),
+            stored_at: at(9),
+            settings: StaffSettings::default(),
         }
     }
 
@@ -166,13 +177,15 @@ mod tests {
             guest_name: Some("Ada · b-1".into()),
             create_requested_at: None,
             guest_id: guest.then(|| lockbridge_domain::GuestId::parse("g-1").unwrap()),
-            pin: Some("4829".into()),
+            pin_sealed: Some("c2VhbGVk".into()),
             pin_version: 1,
             valid_from: Some(at(14)),
             valid_until: Some(at(15)),
             patron_name: None,
             patron_email: None,
             reissue_requested_at: None,
+            resync_requested_at: None,
+            drift_found_at: None,
         }
     }
 
@@ -202,6 +215,19 @@ mod tests {
             ..record(PinState::Issued, true)
         };
         let revoked = record(PinState::Revoked, true);
+        let found = Some(at(9));
+        let revoked_drifted = PinRecord {
+            drift_found_at: found,
+            ..record(PinState::Revoked, true)
+        };
+        let guest_gone = PinRecord {
+            drift_found_at: found,
+            ..record(PinState::Issued, false)
+        };
+        let drifted = PinRecord {
+            drift_found_at: found,
+            ..record(PinState::Issued, true)
+        };
         // (case, booking, record, now, expected plan)
         type Case<'a> = (
             &'a str,
@@ -280,6 +306,27 @@ mod tests {
                 Some(&revoked),
                 before,
                 "nothing",
+            ),
+            (
+                "cancelled guest active again",
+                booking(Cancelled, true),
+                Some(&revoked_drifted),
+                before,
+                "revoke",
+            ),
+            (
+                "guest deleted by hand",
+                booking(Confirmed, true),
+                Some(&guest_gone),
+                before,
+                "issue",
+            ),
+            (
+                "guest changed by hand",
+                booking(Confirmed, true),
+                Some(&drifted),
+                before,
+                "follow",
             ),
         ];
         for (case, booking, record, now, expected) in cases {

@@ -12,11 +12,12 @@ use lockbridge_remotelock::{
     Access, GuestStatus, GuestUpdate, NewAccessGuest, RemoteLockClient, RemoteLockError, Work,
 };
 use lockbridge_runtime::{
-    jobs::{Escalation, Job, JobError, JobHandler},
+    jobs::{self, Escalation, Job, JobError, JobHandler},
     outbox,
     telemetry::error_chain,
     wakeup::Channel,
 };
+use lockbridge_sealing::SealError;
 use lockbridge_work::{
     failures::{self, FailureKind, Report, RetryWith},
     provisioning::{self, ProvisionJob},
@@ -28,7 +29,7 @@ use crate::{
     lock_zones::LockZones,
     pin_choice::{self, ChoiceError, PinChooser},
     plan::{Plan, plan, urgency},
-    store::{self, Booking, LinkedLock, PinRecord},
+    store::{self, Announced, Booking, LinkedLock, NewGuest, PinRecord},
 };
 
 /// RemoteLock shows guest names to staff; keep them readable and bounded.
@@ -63,6 +64,8 @@ pub(crate) enum ReconcileError {
     RemoteLock(#[from] RemoteLockError),
     #[error("booking {0} is not stored")]
     BookingMissing(BookingId),
+    #[error("the booking's stored PIN cannot be read")]
+    Unsealable(#[from] SealError),
     #[error(transparent)]
     NoPin(#[from] ChoiceError),
     #[error(
@@ -98,6 +101,7 @@ impl From<ReconcileError> for JobError {
             },
             ReconcileError::RemoteLock(_)
             | ReconcileError::BookingMissing(_)
+            | ReconcileError::Unsealable(_)
             | ReconcileError::NoPin(ChoiceError::Exhausted { .. }) => JobError::Permanent(text),
         }
     }
@@ -165,6 +169,7 @@ impl JobHandler for Provisioner {
         let correlation_id = booking
             .as_ref()
             .map_or_else(Uuid::now_v7, |b| b.correlation_id);
+        let trace = booking.as_ref().and_then(|b| b.traceparent.as_ref());
         store::mark_failed(&mut tx, booking_id, correlation_id, &error.to_string()).await?;
         // While the authorization is gone its own alert says it all.
         if !failures::is_open(&mut *tx, FailureKind::Authorization, None).await? {
@@ -193,7 +198,7 @@ impl JobHandler for Provisioner {
         outbox::enqueue(
             &mut tx,
             crate::SERVICE,
-            &Envelope::new(EventType::PinFailed, correlation_id, data),
+            &Envelope::new(EventType::PinFailed, correlation_id, data).traced(trace),
         )
         .await?;
         tx.commit().await?;
@@ -206,11 +211,17 @@ impl Provisioner {
         let (booking, record) = store::booking(&self.pool, booking_id)
             .await?
             .ok_or_else(|| ReconcileError::BookingMissing(booking_id.clone()))?;
+        jobs::record_booking(
+            booking.booking_id.as_str(),
+            &booking.correlation_id,
+            booking.traceparent.as_ref(),
+        );
         let validity = self.validity(&booking);
         let now = Utc::now();
-        let work =
-            self.client
-                .for_work(urgency(&validity, record.as_ref(), self.urgent_within, now));
+        let work = self
+            .client
+            .for_work(urgency(&validity, record.as_ref(), self.urgent_within, now))
+            .for_booking(&booking.booking_id);
         match plan(&booking, record.as_ref(), &validity, now) {
             Plan::Issue { lock, resumed } => self.issue(&work, &booking, lock, resumed).await,
             Plan::Follow { lock, record } => self.follow(&work, &booking, lock, record).await,
@@ -246,7 +257,7 @@ impl Provisioner {
     }
 
     fn validity(&self, booking: &Booking) -> PinValidity {
-        booking.window.pin_validity(self.lead_time, self.grace)
+        booking.validity(self.lead_time, self.grace)
     }
 
     async fn local_window(
@@ -286,6 +297,9 @@ impl Provisioner {
         // A previous attempt recorded its intent (a create whose answer may have been lost):
         // find that guest instead of making a second one.
         let resumed = record.filter(|r| r.create_requested_at.is_some());
+        // A guest the drift pass found deleted or deactivated by hand (RemoteLock has no way
+        // back from deactivated): the new one gets the PIN the patron was told, if it can.
+        let replaced = record.filter(|r| r.drift_found_at.is_some());
         work.prepay(match resumed {
             Some(_) => RESUMED_GUEST_REQUESTS,
             None => NEW_GUEST_REQUESTS,
@@ -295,7 +309,7 @@ impl Provisioner {
             Some(r) => self.find_guest(work, r).await?,
             None => None,
         };
-        let (guest, pin) = match found {
+        let (guest, pin, access) = match found {
             Some((guest, pin)) => {
                 store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
                 // The booking may have moved since that attempt, even to another lock.
@@ -312,23 +326,48 @@ impl Provisioner {
                 let pin = self
                     .grant_only(work, booking, &guest, &lock.id, pin)
                     .await?;
-                (guest, pin)
+                (guest, pin, None)
             }
             None => {
-                let resumed_pin = resumed.and_then(PinRecord::pin);
+                let resumed_pin = resumed
+                    .or(replaced)
+                    .map(|r| r.pin(&self.pins.sealer))
+                    .transpose()?
+                    .flatten();
                 let (guest, pin) = self
                     .create_guest(work, booking, &lock.id, &name, &window, resumed_pin)
                     .await?;
-                store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
                 // A new guest has no grants yet (saves a request of the account's 120 a minute).
-                let (access, pin) = self.grant(work, booking, &guest, &lock.id, pin).await?;
-                store::record_access(&self.pool, &booking.booking_id, &lock.id, &access.id).await?;
-                (guest, pin)
+                let (access, pin) = match self.grant(work, booking, &guest, &lock.id, pin).await {
+                    Ok(granted) => granted,
+                    Err(error) => {
+                        // Recorded, so the next attempt goes on with this guest instead of
+                        // searching RemoteLock for it.
+                        store::record_guest(&self.pool, &booking.booking_id, &guest).await?;
+                        return Err(error);
+                    }
+                };
+                (guest, pin, Some(access.id))
             }
         };
         tracing::debug!(booking_id = %booking.booking_id, guest_id = %guest, "guest holds the lock");
-        self.announce(booking, lock, &pin, &window, PinReason::New)
-            .await
+        // A guest made and granted here is recorded with the announcement, in its transaction:
+        // a crash before it leaves the intent recorded, and the next run finds the guest.
+        let new_guest = access.as_ref().map(|access| NewGuest {
+            guest: &guest,
+            lock: &lock.id,
+            access,
+        });
+        self.announce(
+            booking,
+            lock,
+            &pin,
+            &window,
+            PinReason::New,
+            new_guest,
+            replaced,
+        )
+        .await
     }
 
     /// The guest an earlier, unanswered create may have made: same name, same PIN, active.
@@ -337,7 +376,7 @@ impl Provisioner {
         work: &Work,
         record: &PinRecord,
     ) -> Result<Option<(GuestId, Pin)>, ReconcileError> {
-        let (Some(name), Some(pin)) = (&record.guest_name, record.pin()) else {
+        let (Some(name), Some(pin)) = (&record.guest_name, record.pin(&self.pins.sealer)?) else {
             return Ok(None);
         };
         let guests = work.find_access_guests(name).await?;
@@ -364,7 +403,8 @@ impl Provisioner {
                 Some(pin) => pin,
                 None => self.choose_pin(&mut tx, booking, lock, &refused).await?,
             };
-            store::record_intent(&mut *tx, booking, lock, name, &pin).await?;
+            store::record_intent(&mut *tx, booking, lock, name, &self.pins.sealer.seal(&pin))
+                .await?;
             tx.commit().await?;
             let guest = NewAccessGuest {
                 name,
@@ -375,6 +415,9 @@ impl Provisioner {
             match work.create_access_guest(&guest).await {
                 Ok(created) => {
                     tracing::info!(booking_id = %booking.booking_id, guest_id = %created.id, %lock, "RemoteLock guest created");
+                    // Known before its grant: the lock's confirmation of the grant may come
+                    // (by webhook) before this run ends.
+                    store::record_guest(&self.pool, &booking.booking_id, &created.id).await?;
                     return Ok((created.id, pin));
                 }
                 Err(error) if error.is_pin_taken() => {
@@ -394,10 +437,7 @@ impl Provisioner {
         lock: &LockId,
         refused: &HashSet<String>,
     ) -> Result<Pin, ReconcileError> {
-        Ok(self
-            .pins
-            .choose(tx, &booking.booking_id, lock, refused)
-            .await?)
+        Ok(self.pins.choose(tx, booking, lock, refused).await?)
     }
 
     /// Sets the guest's PIN as `wanted` says (and its window `window`, if given), or another
@@ -422,7 +462,7 @@ impl Provisioner {
                 Some(pin) => pin,
                 None => self.choose_pin(&mut tx, booking, lock, &refused).await?,
             };
-            store::record_pin(&mut *tx, &booking.booking_id, &pin).await?;
+            store::record_pin(&mut *tx, &booking.booking_id, &self.pins.sealer.seal(&pin)).await?;
             tx.commit().await?;
             let update = GuestUpdate {
                 window,
@@ -499,17 +539,22 @@ impl Provisioner {
         record: &PinRecord,
     ) -> Result<(), ReconcileError> {
         let validity = self.validity(booking);
-        let settled = record.state == PinState::Issued;
+        // Drift found the guest changed by hand: what the record says is not what RemoteLock
+        // has, so it is set again as recorded, as after a lost answer.
+        let drifted = record.drift_found_at.is_some();
+        let settled = record.state == PinState::Issued && !drifted;
         let window_moved = record.valid_from != Some(validity.valid_from)
             || record.valid_until != Some(validity.valid_until);
         let lock_moved = record.lock_id.as_ref() != Some(&lock.id);
         let reissue = record.reissue_requested_at.is_some();
+        let resync = record.resync_requested_at.is_some();
         // Records from before patrons were recorded have none: nothing to compare with.
         let patron_changed = record.patron_email.as_ref().is_some_and(|email| {
             email != &booking.patron.email
                 || record.patron_name.as_ref() != Some(&booking.patron.name)
         });
-        if settled && !window_moved && !lock_moved && !reissue && !patron_changed {
+        let unchanged = settled && !window_moved && !lock_moved && !reissue && !patron_changed;
+        if unchanged && !resync {
             failures::resolve(
                 &self.pool,
                 FailureKind::PinNotIssued,
@@ -518,9 +563,15 @@ impl Provisioner {
             .await?;
             return Ok(());
         }
-        let (Some(guest), Some(mut pin)) = (&record.guest_id, record.pin()) else {
+        let (Some(guest), Some(mut pin)) = (&record.guest_id, record.pin(&self.pins.sealer)?)
+        else {
             return self.issue(work, booking, lock, Some(record)).await;
         };
+        if unchanged {
+            // Only the lock failed to take the PIN: grant the access anew, which makes the
+            // lock sync the guest again, same PIN, no email.
+            return self.resend(work, booking, guest, lock, pin).await;
+        }
         let window = self.local_window(work, booking, &lock.id).await?;
         let updates = u32::from(reissue || !settled || window_moved);
         let moves = if lock_moved || !settled {
@@ -545,9 +596,11 @@ impl Provisioner {
                 window: Some(&window),
                 pin: None,
             };
+            store::sending(&self.pool, &booking.booking_id).await?;
             work.update_access_guest(guest, &update).await?;
         }
         if lock_moved || !settled {
+            store::sending(&self.pool, &booking.booking_id).await?;
             pin = self.grant_only(work, booking, guest, &lock.id, pin).await?;
         }
         let reason = if reissue {
@@ -555,12 +608,65 @@ impl Provisioner {
         } else {
             PinReason::Changed
         };
-        self.announce(booking, lock, &pin, &window, reason).await
+        let drift = drifted.then_some(record);
+        self.announce(booking, lock, &pin, &window, reason, None, drift)
+            .await
+    }
+
+    /// Sends the guest's PIN to the lock again after a sync that failed: the access on the lock
+    /// is revoked and granted anew (the grant is what makes a lock sync a person).
+    async fn resend(
+        &self,
+        work: &Work,
+        booking: &Booking,
+        guest: &GuestId,
+        linked: &LinkedLock,
+        pin: Pin,
+    ) -> Result<(), ReconcileError> {
+        let lock = &linked.id;
+        work.prepay(MOVE_REQUESTS + 1).await?;
+        store::sending(&self.pool, &booking.booking_id).await?;
+        let accesses = work.accesses(guest).await?;
+        for old in accesses.iter().filter(|a| &a.accessible_id == lock) {
+            ignore_not_found(work.revoke_access(guest, &old.id).await)?;
+        }
+        let (access, granted) = self.grant(work, booking, guest, lock, pin.clone()).await?;
+        store::record_access(&self.pool, &booking.booking_id, lock, &access.id).await?;
+        store::resent(&self.pool, &booking.booking_id).await?;
+        if granted != pin {
+            // RemoteLock refused the PIN on the grant this time: the patron needs the new one.
+            let window = self.local_window(work, booking, lock).await?;
+            return self
+                .announce(
+                    booking,
+                    linked,
+                    &granted,
+                    &window,
+                    PinReason::Changed,
+                    None,
+                    None,
+                )
+                .await;
+        }
+        let mut tx = self.pool.begin().await?;
+        store::history(
+            &mut tx,
+            &booking.booking_id,
+            PinState::Issued,
+            &format!("PIN sent to lock {lock} again (access granted anew)"),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(booking_id = %booking.booking_id, %lock, "PIN sent to the lock again");
+        Ok(())
     }
 
     /// Records the PIN as issued and publishes `pin.issued`, in one transaction — unless the
     /// booking changed meanwhile (a cancel that arrived while the guest was being made): then
     /// the run starts over from the booking as it is now, and the patron gets no PIN email.
+    /// A drift repair (`drift`: the record as the drift pass left it) that gave the guest back
+    /// the PIN and window the patron was told publishes nothing: the email they have holds.
+    #[allow(clippy::too_many_arguments)]
     async fn announce(
         &self,
         booking: &Booking,
@@ -568,17 +674,43 @@ impl Provisioner {
         pin: &Pin,
         window: &LockLocalWindow,
         reason: PinReason,
+        new_guest: Option<NewGuest<'_>>,
+        drift: Option<&PinRecord>,
     ) -> Result<(), ReconcileError> {
         let validity = self.validity(booking);
+        let told = drift
+            .map(|r| r.pin(&self.pins.sealer))
+            .transpose()?
+            .flatten();
+        let announced = match drift {
+            Some(r)
+                if r.pin_version > 0
+                    && told.as_ref() == Some(pin)
+                    && r.valid_from == Some(validity.valid_from)
+                    && r.valid_until == Some(validity.valid_until)
+                    && r.patron_email.as_ref() == Some(&booking.patron.email)
+                    && r.patron_name.as_ref() == Some(&booking.patron.name) =>
+            {
+                Announced::Unchanged
+            }
+            _ => Announced::NewVersion,
+        };
         let mut tx = self.pool.begin().await?;
         if !store::still_as_read(&mut tx, booking).await? {
+            drop(tx);
+            if let Some(made) = &new_guest {
+                // The run starting over must know the guest it has to follow or revoke.
+                store::record_guest(&self.pool, &booking.booking_id, made.guest).await?;
+                store::record_access(&self.pool, &booking.booking_id, made.lock, made.access)
+                    .await?;
+            }
             return Err(ReconcileError::BookingChanged);
         }
-        let version = store::mark_issued(&mut tx, booking, &validity, window.time_zone).await?;
-        let what = match reason {
-            PinReason::New => "issued",
-            PinReason::Reissued => "reissued",
-            PinReason::Changed => "changed",
+        let what = match (announced, reason) {
+            (Announced::Unchanged, _) => "set back after drift, as the patron was told (no email)",
+            (Announced::NewVersion, PinReason::New) => "issued",
+            (Announced::NewVersion, PinReason::Reissued) => "reissued",
+            (Announced::NewVersion, PinReason::Changed) => "changed",
         };
         let detail = format!(
             "PIN {what} on lock {} ({}), valid {} to {} {}",
@@ -588,13 +720,26 @@ impl Provisioner {
             window.remotelock_ends_at(),
             window.time_zone
         );
-        store::history(&mut tx, &booking.booking_id, PinState::Issued, &detail).await?;
+        let version = store::mark_issued(
+            &mut tx,
+            booking,
+            &validity,
+            window.time_zone,
+            new_guest.as_ref(),
+            (&detail, announced),
+        )
+        .await?;
         failures::resolve(
             &mut *tx,
             FailureKind::PinNotIssued,
             Some(&booking.booking_id),
         )
         .await?;
+        if announced == Announced::Unchanged {
+            tx.commit().await?;
+            tracing::info!(booking_id = %booking.booking_id, "{detail}");
+            return Ok(());
+        }
         let data = PinIssuedData {
             booking_id: booking.booking_id.clone(),
             patron: booking.patron.clone(),
@@ -614,13 +759,22 @@ impl Provisioner {
             // The first PIN a patron hears of is new, whatever led to it.
             reason: if version == 1 { PinReason::New } else { reason },
         };
-        outbox::enqueue(
+        outbox::enqueue_sealed(
             &mut tx,
             crate::SERVICE,
-            &Envelope::new(EventType::PinIssued, booking.correlation_id, data),
+            &Envelope::new(EventType::PinIssued, booking.correlation_id, data)
+                .traced(booking.traceparent.as_ref()),
+            &self.pins.sealer,
         )
         .await?;
         tx.commit().await?;
+        if version == 1 {
+            let since_intake = (Utc::now() - booking.stored_at)
+                .to_std()
+                .unwrap_or_default();
+            metrics::histogram!("lockbridge_intake_to_pin_seconds")
+                .record(since_intake.as_secs_f64());
+        }
         tracing::info!(booking_id = %booking.booking_id, pin_version = version, "{detail}");
         Ok(())
     }
@@ -636,6 +790,8 @@ impl Provisioner {
     ) -> Result<(), ReconcileError> {
         let ran_out = record.state == PinState::Issued
             && record.valid_until.is_some_and(|until| until <= Utc::now());
+        // Only the drift pass sends a revoked PIN here: its guest was made active again by hand.
+        let again = record.state == PinState::Revoked;
         match (&record.guest_id, &record.guest_name) {
             _ if ran_out => {}
             (Some(guest), _) => ignore_not_found(work.deactivate_access_guest(guest).await)?,
@@ -649,6 +805,9 @@ impl Provisioner {
             (None, None) => {}
         }
         let detail = match (booking.status, &booking.lock) {
+            _ if again => {
+                "drift repaired: the guest was active again in RemoteLock; deactivated again"
+            }
             _ if ran_out => "booking no longer wants a PIN; its window had already ended",
             (BookingStatus::Cancelled, _) => "booking cancelled: guest deactivated",
             (BookingStatus::Confirmed, None) => {
@@ -667,8 +826,8 @@ impl Provisioner {
             Some(&booking.booking_id),
         )
         .await?;
-        // Only a PIN the patron was told about is announced as revoked.
-        if let (Some(lock_id), true) = (record.lock_id.clone(), record.pin_version > 0) {
+        // Only a PIN the patron was told about is announced as revoked, and only once.
+        if let (Some(lock_id), true) = (record.lock_id.clone(), record.pin_version > 0 && !again) {
             let data = PinRevokedData {
                 booking_id: booking.booking_id.clone(),
                 lock_id,
@@ -677,7 +836,8 @@ impl Provisioner {
             outbox::enqueue(
                 &mut tx,
                 crate::SERVICE,
-                &Envelope::new(EventType::PinRevoked, booking.correlation_id, data),
+                &Envelope::new(EventType::PinRevoked, booking.correlation_id, data)
+                    .traced(booking.traceparent.as_ref()),
             )
             .await?;
         }

@@ -1,10 +1,16 @@
 //! The provisioner's view of the database: the booking as intake stored it (read only) and
 //! the booking's PIN record, which this service owns.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use lockbridge_domain::{
     AccessId, BookingId, BookingStatus, BookingWindow, GuestId, LockId, Patron, Pin, PinState,
-    PinValidity, SpaceId, TimeZone,
+    PinValidity, SpaceId, TimeZone, TraceParent,
+};
+use lockbridge_sealing::{
+    SealError,
+    pins::{PinSealer, SealedPin},
 };
 use sqlx::{PgExecutor, Postgres, Transaction, types::Json};
 use uuid::Uuid;
@@ -13,6 +19,9 @@ use uuid::Uuid;
 pub(crate) struct Booking {
     pub booking_id: BookingId,
     pub correlation_id: Uuid,
+    /// The trace context of the upstream request that last changed it, continued by the PIN
+    /// events it causes.
+    pub traceparent: Option<TraceParent>,
     pub status: BookingStatus,
     pub window: BookingWindow,
     pub patron: Patron,
@@ -22,6 +31,30 @@ pub(crate) struct Booking {
     pub location_zone: TimeZone,
     /// The lock linked to the space, if any.
     pub lock: Option<LinkedLock>,
+    /// When intake first stored it: the start of its intake → PIN time.
+    pub stored_at: DateTime<Utc>,
+    /// What staff set on the Settings page for this booking's space.
+    pub settings: StaffSettings,
+}
+
+/// The most specific lead time and grace staff set for a space, and the PIN length; `None`
+/// where nothing is set, and the configuration applies.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StaffSettings {
+    pub lead_time: Option<Duration>,
+    pub grace: Option<Duration>,
+    pub pin_digits: Option<usize>,
+}
+
+impl Booking {
+    /// When the PIN works: the booking's window widened by the lead time and grace staff set
+    /// for its space, or else by those configured.
+    pub fn validity(&self, lead_time: Duration, grace: Duration) -> PinValidity {
+        self.window.pin_validity(
+            self.settings.lead_time.unwrap_or(lead_time),
+            self.settings.grace.unwrap_or(grace),
+        )
+    }
 }
 
 #[derive(Clone)]
@@ -34,6 +67,7 @@ pub(crate) struct LinkedLock {
 struct BookingRow {
     booking_id: BookingId,
     correlation_id: Uuid,
+    traceparent: Option<String>,
     status: BookingStatus,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
@@ -45,7 +79,11 @@ struct BookingRow {
     time_zone: String,
     lock_id: Option<LockId>,
     lock_name: Option<String>,
+    created_at: DateTime<Utc>,
     pin: Option<Json<PinRecord>>,
+    lead_time_secs: Option<i32>,
+    grace_secs: Option<i32>,
+    pin_digits: Option<i16>,
 }
 
 /// The booking and its PIN record (`None` before the first run), in one statement.
@@ -53,47 +91,75 @@ pub(crate) async fn booking(
     db: impl PgExecutor<'_>,
     booking_id: &BookingId,
 ) -> Result<Option<(Booking, Option<PinRecord>)>, sqlx::Error> {
-    let row: Option<BookingRow> = sqlx::query_as(
-        "SELECT b.booking_id, b.correlation_id, b.status, b.starts_at, b.ends_at, b.patron_name,
+    Ok(bookings(db, std::slice::from_ref(booking_id)).await?.pop())
+}
+
+/// Each stored booking of `booking_ids` with its PIN record, in one statement; a booking not
+/// stored (yet) is left out.
+pub(crate) async fn bookings(
+    db: impl PgExecutor<'_>,
+    booking_ids: &[BookingId],
+) -> Result<Vec<(Booking, Option<PinRecord>)>, sqlx::Error> {
+    let rows: Vec<BookingRow> = sqlx::query_as(
+        "SELECT b.booking_id, b.correlation_id, b.traceparent, b.status, b.starts_at, b.ends_at, b.patron_name,
                 b.patron_email, b.space_id, s.name AS space_name, l.name AS location_name, l.time_zone,
-                k.lock_id, k.lock_name,
+                k.lock_id, k.lock_name, b.created_at, w.lead_time_secs, w.grace_secs, w.pin_digits,
                 (SELECT to_jsonb(p) FROM (
                      SELECT state, space_id, lock_id, guest_name, create_requested_at, guest_id,
-                            pin, pin_version, valid_from, valid_until, patron_name, patron_email,
-                            reissue_requested_at
+                            encode(pin_sealed, 'base64') AS pin_sealed, pin_version, valid_from, valid_until, patron_name, patron_email,
+                            reissue_requested_at, resync_requested_at, drift_found_at
                      FROM booking_pins WHERE booking_id = b.booking_id) p) AS pin
          FROM bookings b
          JOIN spaces s ON s.space_id = b.space_id
          JOIN categories c ON c.category_id = s.category_id
          JOIN locations l ON l.location_id = c.location_id
          LEFT JOIN lock_links k ON k.space_id = b.space_id
-         WHERE b.booking_id = $1",
+         LEFT JOIN space_window_settings w ON w.space_id = b.space_id
+         WHERE b.booking_id = ANY($1)",
     )
-    .bind(booking_id)
-    .fetch_optional(db)
+    // Planned anew each time: a plan cached while the table was small scans all of it.
+    .persistent(false)
+    .bind(booking_ids)
+    .fetch_all(db)
     .await?;
-    Ok(row.map(|row| {
-        let booking = Booking {
-            booking_id: row.booking_id,
-            correlation_id: row.correlation_id,
-            status: row.status,
-            window: BookingWindow::new(row.starts_at, row.ends_at)
-                .expect("the schema checks ends_at > starts_at"),
-            patron: Patron {
-                name: row.patron_name,
-                email: row.patron_email,
-            },
-            space_id: row.space_id,
-            space_name: row.space_name,
-            location_name: row.location_name,
-            location_zone: TimeZone::from_stored(&row.time_zone),
-            lock: row
-                .lock_id
-                .zip(row.lock_name)
-                .map(|(id, name)| LinkedLock { id, name }),
-        };
-        (booking, row.pin.map(|Json(record)| record))
-    }))
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let booking = Booking {
+                booking_id: row.booking_id,
+                correlation_id: row.correlation_id,
+                traceparent: row.traceparent.and_then(|t| TraceParent::parse(&t).ok()),
+                status: row.status,
+                window: BookingWindow::new(row.starts_at, row.ends_at)
+                    .expect("the schema checks ends_at > starts_at"),
+                patron: Patron {
+                    name: row.patron_name,
+                    email: row.patron_email,
+                },
+                space_id: row.space_id,
+                space_name: row.space_name,
+                location_name: row.location_name,
+                location_zone: TimeZone::from_stored(&row.time_zone),
+                lock: row
+                    .lock_id
+                    .zip(row.lock_name)
+                    .map(|(id, name)| LinkedLock { id, name }),
+                stored_at: row.created_at,
+                settings: StaffSettings {
+                    lead_time: seconds(row.lead_time_secs),
+                    grace: seconds(row.grace_secs),
+                    pin_digits: row.pin_digits.and_then(|d| usize::try_from(d).ok()),
+                },
+            };
+            (booking, row.pin.map(|Json(record)| record))
+        })
+        .collect())
+}
+
+/// The schema keeps stored seconds between 0 and a day.
+fn seconds(secs: Option<i32>) -> Option<Duration> {
+    secs.and_then(|s| u64::try_from(s).ok())
+        .map(Duration::from_secs)
 }
 
 /// What lockbridge knows it did in RemoteLock for one booking. No `Debug`: it holds the PIN.
@@ -106,7 +172,8 @@ pub(crate) struct PinRecord {
     pub guest_name: Option<String>,
     pub create_requested_at: Option<DateTime<Utc>>,
     pub guest_id: Option<GuestId>,
-    pub pin: Option<String>,
+    /// The PIN sealed under `pins.encryption_key`, in base64 (JSON has no bytes).
+    pub pin_sealed: Option<String>,
     pub pin_version: i32,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
@@ -114,11 +181,20 @@ pub(crate) struct PinRecord {
     pub patron_name: Option<String>,
     pub patron_email: Option<String>,
     pub reissue_requested_at: Option<DateTime<Utc>>,
+    /// A lock could not take the PIN (not a conflict): send it to the lock again.
+    pub resync_requested_at: Option<DateTime<Utc>>,
+    /// The drift pass found RemoteLock changed behind lockbridge's back: the run looks at
+    /// the guest instead of trusting this record (drift/).
+    pub drift_found_at: Option<DateTime<Utc>>,
 }
 
 impl PinRecord {
-    pub fn pin(&self) -> Option<Pin> {
-        self.pin.clone().and_then(|pin| Pin::parse(pin).ok())
+    /// The PIN, opened; only the runs that talk to RemoteLock need it.
+    pub fn pin(&self, sealer: &PinSealer) -> Result<Option<Pin>, SealError> {
+        self.pin_sealed
+            .as_deref()
+            .map(|encoded| sealer.open_base64(encoded))
+            .transpose()
     }
 }
 
@@ -129,20 +205,55 @@ pub(crate) async fn set_state(
     state: PinState,
     detail: &str,
 ) -> Result<(), sqlx::Error> {
-    // One statement: most bookings (no lock) get nothing else from the provisioner.
+    set_states(tx, &[(booking, state, detail)]).await
+}
+
+/// [`set_state`] for many bookings in one statement: most bookings (no lock) get nothing else
+/// from the provisioner.
+pub(crate) async fn set_states(
+    tx: &mut Transaction<'_, Postgres>,
+    states: &[(&Booking, PinState, &str)],
+) -> Result<(), sqlx::Error> {
+    if states.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
-        "WITH pin AS (
+        "WITH given AS (
+             SELECT * FROM unnest($1::text[], $2::uuid[], $3::pin_state[], $4::text[])
+                 AS g (booking_id, correlation_id, state, detail)),
+         pin AS (
              INSERT INTO booking_pins (booking_id, correlation_id, state, last_error)
-             VALUES ($1, $2, $3, NULL)
+             SELECT booking_id, correlation_id, state, NULL FROM given
              ON CONFLICT (booking_id) DO UPDATE SET state = EXCLUDED.state, last_error = NULL,
-                 updated_at = now()
+                 drift_found_at = NULL, updated_at = now()
              RETURNING booking_id)
-         INSERT INTO pin_history (booking_id, state, detail) SELECT booking_id, $3, $4 FROM pin",
+         INSERT INTO pin_history (booking_id, state, detail)
+         SELECT g.booking_id, g.state, g.detail FROM given g JOIN pin USING (booking_id)",
     )
-    .bind(&booking.booking_id)
-    .bind(booking.correlation_id)
-    .bind(state)
-    .bind(detail)
+    .bind(
+        states
+            .iter()
+            .map(|(b, _, _)| b.booking_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        states
+            .iter()
+            .map(|(b, _, _)| b.correlation_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        states
+            .iter()
+            .map(|(_, state, _)| *state)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        states
+            .iter()
+            .map(|(_, _, detail)| *detail)
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -170,21 +281,23 @@ pub(crate) async fn record_intent(
     booking: &Booking,
     lock: &LockId,
     guest_name: &str,
-    pin: &Pin,
+    pin: &SealedPin,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO booking_pins (booking_id, correlation_id, state, space_id, lock_id, guest_name, pin,
-                                   create_requested_at)
-         VALUES ($1, $2, 'pending', $6, $3, $4, $5, now())
+        "INSERT INTO booking_pins (booking_id, correlation_id, state, space_id, lock_id, guest_name,
+                                   pin_sealed, pin_digest, create_requested_at, pin_sent_at)
+         VALUES ($1, $2, 'pending', $6, $3, $4, $5, $7, now(), now())
          ON CONFLICT (booking_id) DO UPDATE SET state = 'pending', space_id = $6, lock_id = $3, guest_name = $4,
-             pin = $5, create_requested_at = now(), guest_id = NULL, access_id = NULL, updated_at = now()",
+             pin_sealed = $5, pin_digest = $7, create_requested_at = now(), guest_id = NULL,
+             access_id = NULL, pin_sent_at = now(), updated_at = now()",
     )
     .bind(&booking.booking_id)
     .bind(booking.correlation_id)
     .bind(lock)
     .bind(guest_name)
-    .bind(pin.expose())
+    .bind(&pin.sealed)
     .bind(&booking.space_id)
+    .bind(&pin.digest)
     .execute(db)
     .await?;
     Ok(())
@@ -224,13 +337,16 @@ pub(crate) async fn record_access(
 pub(crate) async fn record_pin(
     db: impl PgExecutor<'_>,
     booking_id: &BookingId,
-    pin: &Pin,
+    pin: &SealedPin,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE booking_pins SET pin = $2, state = 'pending', updated_at = now() WHERE booking_id = $1",
+        "UPDATE booking_pins SET pin_sealed = $2, pin_digest = $3, state = 'pending',
+             pin_sent_at = now(), updated_at = now()
+         WHERE booking_id = $1",
     )
     .bind(booking_id)
-    .bind(pin.expose())
+    .bind(&pin.sealed)
+    .bind(&pin.digest)
     .execute(db)
     .await?;
     Ok(())
@@ -238,21 +354,24 @@ pub(crate) async fn record_pin(
 
 /// PINs of other bookings that work, or are being set up, on `lock` now or later: a new PIN
 /// avoids them, since RemoteLock may refuse a PIN already used on the device.
-/// Which of `candidates` are live on `lock` for a booking other than `except`.
+/// Which of the digests of candidate PINs are live on `lock` for a booking other than
+/// `except`.
 pub(crate) async fn live_on_lock(
     db: impl PgExecutor<'_>,
     lock: &LockId,
     except: &BookingId,
-    candidates: &[&str],
-) -> Result<Vec<String>, sqlx::Error> {
+    digests: &[Vec<u8>],
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT pin FROM booking_pins
-         WHERE lock_id = $1 AND pin = ANY($3) AND booking_id <> $2 AND pin IS NOT NULL
+        "SELECT pin_digest FROM booking_pins
+         WHERE lock_id = $1 AND pin_digest = ANY($3) AND booking_id <> $2
            AND state IN ('issued', 'pending') AND (valid_until IS NULL OR valid_until > now())",
     )
+    // Planned anew each time: a plan cached while the table was small scans all of it.
+    .persistent(false)
     .bind(lock)
     .bind(except)
-    .bind(candidates)
+    .bind(digests)
     .fetch_all(db)
     .await
 }
@@ -290,19 +409,45 @@ pub(crate) async fn still_as_read(
     }))
 }
 
-/// The PIN works: record its window, version, zone and the patron it is announced to.
+/// A guest made by this run, recorded with the PIN it announces.
+pub(crate) struct NewGuest<'a> {
+    pub guest: &'a GuestId,
+    pub lock: &'a LockId,
+    pub access: &'a AccessId,
+}
+
+/// Whether a PIN marked issued is announced to the patron (a new version) or not: a drift
+/// repair that gave the guest back what the patron was told has nothing new to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Announced {
+    NewVersion,
+    Unchanged,
+}
+
+/// The PIN works: records its window, version, zone, the patron it is announced to and the
+/// guest this run made (if any), and notes `detail` in its history, in one statement. Answers
+/// the PIN version.
 pub(crate) async fn mark_issued(
     tx: &mut Transaction<'_, Postgres>,
     booking: &Booking,
     validity: &PinValidity,
     zone: TimeZone,
+    new_guest: Option<&NewGuest<'_>>,
+    (detail, announced): (&str, Announced),
 ) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE booking_pins SET state = 'issued', pin_version = pin_version + 1, space_id = $2,
-             valid_from = $3, valid_until = $4, time_zone = $5, patron_name = $6, patron_email = $7,
-             last_error = NULL, create_requested_at = NULL, reissue_requested_at = NULL,
-             updated_at = now()
-         WHERE booking_id = $1 RETURNING pin_version",
+        "WITH issued AS (
+             UPDATE booking_pins SET state = 'issued', pin_version = pin_version + $12,
+                 space_id = $2, valid_from = $3, valid_until = $4, time_zone = $5,
+                 patron_name = $6, patron_email = $7, guest_id = coalesce($8, guest_id),
+                 lock_id = coalesce($9, lock_id), access_id = coalesce($10, access_id),
+                 last_error = NULL, create_requested_at = NULL, reissue_requested_at = NULL,
+                 drift_found_at = NULL, updated_at = now()
+             WHERE booking_id = $1 RETURNING booking_id, pin_version),
+         noted AS (
+             INSERT INTO pin_history (booking_id, state, detail)
+             SELECT booking_id, 'issued', $11 FROM issued)
+         SELECT pin_version FROM issued",
     )
     .bind(&booking.booking_id)
     .bind(&booking.space_id)
@@ -311,6 +456,11 @@ pub(crate) async fn mark_issued(
     .bind(zone.name())
     .bind(&booking.patron.name)
     .bind(&booking.patron.email)
+    .bind(new_guest.map(|g| g.guest))
+    .bind(new_guest.map(|g| g.lock))
+    .bind(new_guest.map(|g| g.access))
+    .bind(detail)
+    .bind(i32::from(announced == Announced::NewVersion))
     .fetch_one(&mut **tx)
     .await
 }
@@ -349,4 +499,62 @@ pub(crate) async fn mark_failed(
     .execute(&mut **tx)
     .await?;
     history(tx, booking_id, PinState::Failed, error).await
+}
+
+/// Seals the PINs stored in clear before PINs were sealed at rest, and empties the plaintext
+/// column: run as the provisioner starts, so an upgraded database keeps no PIN in clear past
+/// its first start. Answers how many it sealed.
+pub(crate) async fn seal_plaintext_pins(
+    pool: &sqlx::PgPool,
+    sealer: &PinSealer,
+) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let plain: Vec<(BookingId, String)> = sqlx::query_as(
+        "SELECT booking_id, pin FROM booking_pins WHERE pin IS NOT NULL FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sealed = 0;
+    for (booking_id, pin) in &plain {
+        // A value that is no PIN cannot be used anyway: it goes, sealing nothing.
+        let pin = Pin::parse(pin.as_str()).ok().map(|pin| sealer.seal(&pin));
+        sqlx::query(
+            "UPDATE booking_pins SET pin = NULL, pin_sealed = $2, pin_digest = $3 WHERE booking_id = $1",
+        )
+        .bind(booking_id)
+        .bind(pin.as_ref().map(|p| &p.sealed))
+        .bind(pin.as_ref().map(|p| &p.digest))
+        .execute(&mut *tx)
+        .await?;
+        sealed += usize::from(pin.is_some());
+    }
+    tx.commit().await?;
+    Ok(sealed)
+}
+
+/// Written BEFORE the guest's window or grant is sent to RemoteLock: the lock must confirm it
+/// anew, and a confirmation from before this is about what it had.
+pub(crate) async fn sending(
+    db: impl PgExecutor<'_>,
+    booking_id: &BookingId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE booking_pins SET pin_sent_at = now() WHERE booking_id = $1")
+        .bind(booking_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The PIN went to the lock again after a failed sync.
+pub(crate) async fn resent(
+    db: impl PgExecutor<'_>,
+    booking_id: &BookingId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE booking_pins SET resync_requested_at = NULL, updated_at = now() WHERE booking_id = $1",
+    )
+    .bind(booking_id)
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -123,6 +123,26 @@ impl Content {
                      relay takes them; {retry} sends them at once."
                 ),
             ),
+            (FailureKind::LockOffline | FailureKind::LockBatteryLow, _) => (
+                format!("Lock needs attention: {}", alert.reason),
+                "A lock with bookings coming up needs a person: it may not take new PINs, or \
+                 may stop opening."
+                    .to_owned(),
+                "Look at the lock on the admin's Locks page: reconnect it (Wi-Fi, hub) or change \
+                 its batteries. This alert resolves by itself once the lock reports it is well."
+                    .to_owned(),
+            ),
+            (FailureKind::PinNotSynced, _) => (
+                format!("PIN not yet on the lock for booking {booking_id}{when}"),
+                format!(
+                    "The lock of {space} has not confirmed booking {booking_id}'s PIN, and the \
+                     booking starts soon: the PIN may not open the door."
+                ),
+                "Check the lock on the admin's Locks page: an offline lock takes the PIN when \
+                 it reconnects, a flat battery needs changing. lockbridge sends the PIN to the \
+                 lock again by itself; if the start is near, be ready to let the patron in."
+                    .to_owned(),
+            ),
             (FailureKind::Authorization, _) => (
                 "RemoteLock authorization stopped working".to_owned(),
                 "lockbridge can no longer act on RemoteLock: no PIN can be issued or revoked."

@@ -25,7 +25,8 @@ pub struct AlertSender {
     pub pool: PgPool,
     pub mailer: AsyncSmtpTransport<Tokio1Executor>,
     pub from: Mailbox,
-    /// Empty: alerts are logged, not emailed (warned about at start-up).
+    /// `alerts.recipients`, unless staff set recipients on the Settings page. Empty: alerts
+    /// are logged, not emailed (warned about at start-up).
     pub recipients: Vec<Mailbox>,
 }
 
@@ -35,6 +36,8 @@ enum AlertError {
     Database(#[source] sqlx::Error),
     #[error("cannot build the alert email")]
     Build(#[source] lettre::error::Error),
+    #[error("the alert recipients set on the Settings page are not addresses: {0}")]
+    Recipients(String),
     #[error(transparent)]
     Smtp(#[from] SmtpError),
 }
@@ -47,7 +50,7 @@ impl JobHandler for AlertSender {
         self.send(job.payload.failure_id).await.map_err(|error| {
             let reason = error_chain(&error);
             match error {
-                AlertError::Build(_) => JobError::Permanent(reason),
+                AlertError::Build(_) | AlertError::Recipients(_) => JobError::Permanent(reason),
                 AlertError::Smtp(smtp) if smtp.is_permanent() => JobError::Permanent(reason),
                 AlertError::Smtp(_) | AlertError::Database(_) => JobError::Transient {
                     error: reason,
@@ -73,6 +76,19 @@ impl JobHandler for AlertSender {
     }
 }
 
+/// Staff addresses, comma-separated, each as a mailbox may be written ("Ada <ada@example.org>").
+pub(crate) fn parse_recipients(list: &str) -> Result<Vec<Mailbox>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .map(|address| {
+            address
+                .parse()
+                .map_err(|error| format!("{address:?} is not one ({error})"))
+        })
+        .collect()
+}
+
 /// The failure and its booking. For a PIN that could not be revoked, the space is the one
 /// the PIN was made for (the booking may have moved away from the door it still opens).
 #[derive(sqlx::FromRow)]
@@ -88,24 +104,30 @@ struct FailureRow {
     space_name: Option<String>,
     location_name: Option<String>,
     time_zone: Option<String>,
+    /// Set on the Settings page; `None`: `alerts.recipients`.
+    stored_recipients: Option<String>,
 }
 
 impl AlertSender {
     async fn send(&self, failure_id: i64) -> Result<(), AlertError> {
-        let Some(alert) = self.alert(failure_id).await.map_err(AlertError::Database)? else {
+        let Some((alert, stored)) = self.alert(failure_id).await.map_err(AlertError::Database)?
+        else {
             tracing::info!(
                 failure_id,
                 "the failure was resolved before its alert went out"
             );
             return Ok(());
         };
-        if self.recipients.is_empty() {
+        let recipients = match stored {
+            Some(list) => parse_recipients(&list).map_err(AlertError::Recipients)?,
+            None => self.recipients.clone(),
+        };
+        if recipients.is_empty() {
             tracing::warn!(failure_id, kind = ?alert.kind, booking_id = ?alert.booking_id.as_ref().map(BookingId::as_str), "staff alert not emailed: alerts.recipients is empty");
             return Ok(());
         }
         let email = alert_email::render(&alert);
-        let builder = self
-            .recipients
+        let builder = recipients
             .iter()
             .fold(Message::builder().from(self.from.clone()), |builder, to| {
                 builder.to(to.clone())
@@ -127,12 +149,15 @@ impl AlertSender {
         Ok(())
     }
 
-    /// The failure as its alert tells it; `None` when it is resolved (or gone).
-    async fn alert(&self, failure_id: i64) -> Result<Option<Alert>, sqlx::Error> {
+    /// The failure as its alert tells it, with the recipients staff set, if any; `None` when it
+    /// is resolved (or gone).
+    async fn alert(&self, failure_id: i64) -> Result<Option<(Alert, Option<String>)>, sqlx::Error> {
         let row: Option<FailureRow> = sqlx::query_as(
             "SELECT f.kind, f.booking_id, f.reason, f.since, f.attempts,
                     f.resolved_at IS NOT NULL AS resolved,
-                    b.status, b.starts_at, s.name AS space_name, l.name AS location_name, l.time_zone
+                    b.status, b.starts_at, s.name AS space_name, l.name AS location_name, l.time_zone,
+                    (SELECT alert_recipients FROM staff_settings
+                     WHERE scope = 'everywhere' AND scope_id = '') AS stored_recipients
              FROM failures f
              LEFT JOIN bookings b ON b.booking_id = f.booking_id
              LEFT JOIN booking_pins p ON p.booking_id = f.booking_id
@@ -160,7 +185,7 @@ impl AlertSender {
                     }),
                 _ => None,
             };
-            Alert {
+            let alert = Alert {
                 failure_id,
                 kind: row.kind,
                 reason: row.reason,
@@ -168,7 +193,8 @@ impl AlertSender {
                 attempts: row.attempts,
                 booking_id: row.booking_id,
                 booking,
-            }
+            };
+            (alert, row.stored_recipients)
         }))
     }
 }

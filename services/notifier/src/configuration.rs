@@ -1,9 +1,11 @@
-//! notifier's settings: the sections every service reads, `smtp`, `notifier` and `alerts`.
+//! notifier's settings: the sections every service reads, `smtp`, `notifier`, `alerts` and
+//! `pins`.
 //! Those of the other services are not parsed here.
 
 use std::net::SocketAddr;
 
 use lockbridge_runtime::configuration;
+use lockbridge_sealing::pins::PinKeySettings;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -15,6 +17,7 @@ pub struct Sections {
     pub smtp: SmtpSettings,
     pub notifier: NotifierSettings,
     pub alerts: AlertSettings,
+    pub pins: PinKeySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,12 +10,15 @@ use lockbridge_runtime::{
     jobs::{self, JobHandler, OnConflict},
     wakeup::Channel,
 };
+use lockbridge_sealing::pins::PinSealer;
 use sqlx::PgPool;
 
 use crate::sender::{EmailJob, PinEmailSender, job_key};
 
 pub struct PinEvents {
     pub pool: PgPool,
+    /// Seals the PIN of each email job: it waits in the database until the email goes.
+    pub pins: PinSealer,
 }
 
 impl Handler for PinEvents {
@@ -65,13 +68,16 @@ impl Handler for PinEvents {
                 continue;
             }
             let pin = &event.data;
+            let mut payload =
+                serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            self.pins.seal_field(&mut payload, "/data/pin");
             // Ignore, not requeue: a second event for the same PIN version must not make a
             // second email, and the booking that starts soonest is emailed first.
             jobs::enqueue(
                 &mut tx,
                 PinEmailSender::QUEUE,
                 &job_key(pin),
-                event,
+                &payload,
                 pin.booking_starts_at,
                 OnConflict::Ignore,
             )

@@ -14,9 +14,11 @@ use lockbridge_domain::{
     events::{Envelope, PinIssuedData},
 };
 use lockbridge_runtime::{
-    jobs::{Escalation, Job, JobError, JobHandler},
+    at_rest::AtRest,
+    jobs::{self, Escalation, Job, JobError, JobHandler},
     telemetry::error_chain,
 };
+use lockbridge_sealing::pins::PinSealer;
 use lockbridge_work::failures::{self, FailureKind, Report, RetryWith};
 use sqlx::PgPool;
 
@@ -41,6 +43,8 @@ pub struct PinEmailSender {
     pub pool: PgPool,
     pub mailer: AsyncSmtpTransport<Tokio1Executor>,
     pub from: Mailbox,
+    /// Opens the PIN each job holds sealed.
+    pub pins: PinSealer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +63,23 @@ impl JobHandler for PinEmailSender {
     type Payload = EmailJob;
     const QUEUE: &'static str = "email";
 
+    fn at_rest(&self) -> Option<&dyn AtRest> {
+        Some(&self.pins)
+    }
+
     async fn run(&self, job: &Job<EmailJob>) -> Result<(), JobError> {
+        let email = &job.payload;
+        jobs::record_booking(
+            email.data.booking_id.as_str(),
+            &email.correlation_id,
+            email.traceparent.as_ref(),
+        );
         let Err(error) = self.send(&job.payload).await else {
             return Ok(());
         };
         let recipient = &job.payload.data.patron.email;
         let failed = job_error(&error, recipient);
+        counted("failed");
         if matches!(error, SendError::Smtp(SmtpError::Relay(_)))
             && job.attempt >= RELAY_ALERT_ATTEMPT
         {
@@ -106,6 +121,7 @@ impl JobHandler for PinEmailSender {
         )
         .await?;
         tx.commit().await?;
+        counted("given_up");
         Ok(Escalation::Stop)
     }
 }
@@ -115,6 +131,7 @@ impl PinEmailSender {
         let pin = &event.data;
         if let Some(reason) = self.needless(pin).await.map_err(SendError::Database)? {
             tracing::info!(booking_id = %pin.booking_id, pin_version = pin.pin_version, reason, "PIN email not sent");
+            counted("not_needed");
             return Ok(());
         }
         let (message, message_id) = self.message(event)?;
@@ -128,6 +145,7 @@ impl PinEmailSender {
             .await
             .map_err(SendError::Database)?;
         tracing::info!(booking_id = %pin.booking_id, pin_version = pin.pin_version, %message_id, "PIN email sent");
+        counted("sent");
         Ok(())
     }
 
@@ -189,17 +207,23 @@ impl PinEmailSender {
     async fn record(&self, event: &EmailJob, message_id: &str) -> Result<(), sqlx::Error> {
         let pin = &event.data;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        // Answers how long the booking took from intake to this email, for the histogram.
+        let since_intake: Option<Option<f64>> = sqlx::query_scalar(
             "INSERT INTO sent_emails (booking_id, pin_version, event_id, recipient, message_id)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+             RETURNING (SELECT extract(epoch FROM now() - created_at)::float8
+                        FROM bookings WHERE booking_id = $1)",
         )
         .bind(pin.booking_id.as_str())
         .bind(pin.pin_version)
         .bind(event.event_id)
         .bind(&pin.patron.email)
         .bind(message_id)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        if let Some(Some(seconds)) = since_intake {
+            metrics::histogram!("lockbridge_intake_to_email_seconds").record(seconds);
+        }
         failures::resolve(&mut *tx, FailureKind::EmailNotSent, Some(&pin.booking_id)).await?;
         failures::resolve(&mut *tx, FailureKind::EmailNotSent, None).await?;
         tx.commit().await
@@ -225,6 +249,13 @@ impl PinEmailSender {
         .await?;
         tx.commit().await
     }
+}
+
+/// Counts what became of a PIN email: `sent`, `not_needed`, `failed` (an attempt that will
+/// be retried or escalated) or `given_up`.
+fn counted(outcome: &'static str) {
+    metrics::counter!("lockbridge_emails_total", "kind" => "pin", "outcome" => outcome)
+        .increment(1);
 }
 
 /// Only a refused recipient, another permanent (5xx) refusal of this email or an unusable

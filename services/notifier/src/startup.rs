@@ -4,14 +4,17 @@ use axum::Router;
 use lettre::{AsyncSmtpTransport, Tokio1Executor, message::Mailbox};
 use lockbridge_runtime::{
     amqp::{Consumer, topology::NOTIFIER_PINS},
-    jobs::{RetryPolicy, Worker},
+    jobs::{JobHandler, RetryPolicy, Worker},
+    metrics::Backlog,
     service::{Infrastructure, Server, Service, StartupError, TaskDied},
 };
+use lockbridge_sealing::pins::PinSealer;
+use lockbridge_work::failures::ALERT_QUEUE;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    alerts::AlertSender,
+    alerts::{AlertSender, parse_recipients},
     configuration::{AlertSettings, Sections, Settings, SmtpSettings},
     consumer::PinEvents,
     sender::PinEmailSender,
@@ -32,16 +35,33 @@ impl Service for Application {
     const NAME: &'static str = "notifier";
 
     type Sections = Sections;
+    /// The SMTP transport, the sender's address, the staff alerted and what opens the PINs.
+    type Checked = (
+        AsyncSmtpTransport<Tokio1Executor>,
+        Mailbox,
+        Vec<Mailbox>,
+        PinSealer,
+    );
+
+    fn check(settings: &Settings) -> Result<Self::Checked, StartupError> {
+        let pins = &settings.own.pins;
+        settings.require(&pins.credentials())?;
+        let sealer = pins
+            .sealer()
+            .map_err(|e| StartupError::Invalid(e.to_string()))?;
+        let (mailer, from) = smtp(&settings.own.smtp)?;
+        Ok((
+            mailer,
+            from,
+            alert_recipients(&settings.own.alerts)?,
+            sealer,
+        ))
+    }
 
     async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let Sections {
-            smtp: smtp_settings,
-            notifier,
-            alerts,
-        } = &settings.own;
         // Checked first: a typo in the SMTP settings should not wait for the database.
-        let (mailer, from) = smtp(smtp_settings)?;
-        let recipients = alert_recipients(alerts)?;
+        let (mailer, from, recipients, pins) = Self::check(&settings)?;
+        let notifier = &settings.own.notifier;
         if recipients.is_empty() {
             tracing::warn!(
                 "alerts.recipients is empty: failures that need a person are not emailed to staff"
@@ -49,11 +69,15 @@ impl Service for Application {
         }
         let infrastructure = Infrastructure::connect(&settings, Self::NAME).await?;
         let pool = infrastructure.pool.clone();
+        pins.check_stored(&pool).await?;
         let consumer = Consumer {
             broker: infrastructure.broker.clone(),
             queue: NOTIFIER_PINS,
             prefetch: settings.amqp.prefetch,
-            handler: Arc::new(PinEvents { pool: pool.clone() }),
+            handler: Arc::new(PinEvents {
+                pool: pool.clone(),
+                pins: pins.clone(),
+            }),
         };
         // Alerts go through the same relay, and are retried like the emails.
         let alerts = Worker {
@@ -71,13 +95,24 @@ impl Service for Application {
         };
         let worker = Worker {
             pool: pool.clone(),
-            handler: Arc::new(PinEmailSender { pool, mailer, from }),
+            handler: Arc::new(PinEmailSender {
+                pool,
+                mailer,
+                from,
+                pins,
+            }),
             policy: RetryPolicy::default(),
             lease: JOB_LEASE,
             concurrency: notifier.concurrency,
         };
         Ok(Self {
-            server: Server::bind(infrastructure, notifier.listen).await?,
+            server: Server::bind(infrastructure, notifier.listen)
+                .await?
+                .with_backlog(Backlog {
+                    job_queues: vec![PinEmailSender::QUEUE, ALERT_QUEUE],
+                    producers: Vec::new(),
+                    doors: false,
+                }),
             consumer,
             worker,
             alerts,
@@ -121,19 +156,11 @@ fn smtp(
     Ok((mailer, from))
 }
 
-/// Staff addresses, each as a mailbox may be written ("Ada <ada@example.org>").
+/// `alerts.recipients`, comma-separated mailboxes.
 fn alert_recipients(settings: &AlertSettings) -> Result<Vec<Mailbox>, StartupError> {
-    settings
-        .recipients
-        .split(',')
-        .map(str::trim)
-        .filter(|address| !address.is_empty())
-        .map(|address| {
-            address.parse().map_err(|error| {
-                StartupError::Invalid(format!(
-                    "alerts.recipients must be comma-separated email addresses, and {address:?} is not one ({error})"
-                ))
-            })
-        })
-        .collect()
+    parse_recipients(&settings.recipients).map_err(|error| {
+        StartupError::Invalid(format!(
+            "alerts.recipients must be comma-separated email addresses, and {error}"
+        ))
+    })
 }

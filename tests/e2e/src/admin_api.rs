@@ -80,20 +80,37 @@ impl AdminClient {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Starts the OAuth flow and lets RemoteLock (the simulator approves at once) send the
-    /// browser back: answers that callback URL, with `code` and `state`.
+    /// Starts the OAuth flow, approves on RemoteLock's authorize page as the admin would, and
+    /// answers where RemoteLock sends the browser back: the callback URL with `code` and
+    /// `state`.
     pub async fn approved_callback(&self) -> String {
         let (status, started) = self
             .call(self.request(Method::POST, "/api/v1/remotelock/authorization"))
             .await;
         assert_eq!(status, StatusCode::OK, "{started}");
         let authorize_url = started["authorize_url"].as_str().expect("authorize_url");
-        let approval = self
+        let page = self
             .http
             .get(authorize_url)
             .send()
             .await
             .expect("RemoteLock's authorize page answers");
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.text().await.unwrap().contains(r#"value="approve""#));
+        // The page's form posts the authorize parameters back with the button pressed.
+        let mut form: Vec<(String, String)> = url::Url::parse(authorize_url)
+            .expect("a URL")
+            .query_pairs()
+            .into_owned()
+            .collect();
+        form.push(("decision".to_owned(), "approve".to_owned()));
+        let approval = self
+            .http
+            .post(authorize_url.split('?').next().expect("a path"))
+            .form(&form)
+            .send()
+            .await
+            .expect("RemoteLock's authorize page takes the approval");
         assert_eq!(approval.status(), StatusCode::FOUND);
         approval.headers()[LOCATION]
             .to_str()

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use lockbridge_runtime::{configuration::DatabaseSettings, db};
 
-/// A freshly created database with every migration applied.
+/// A freshly created database, with every migration applied unless made empty.
 pub struct TestDatabase {
     pub pool: PgPool,
     pub url: String,
@@ -13,6 +13,16 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> Self {
+        let database = Self::create_empty().await;
+        db::MIGRATOR
+            .run(&database.pool)
+            .await
+            .expect("migrate test database");
+        database
+    }
+
+    /// A freshly created database without any table, for what must bring the schema in.
+    pub async fn create_empty() -> Self {
         let admin_url = crate::postgres_admin_url();
         let name = format!("lockbridge_test_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&admin_url)
@@ -26,13 +36,13 @@ impl TestDatabase {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("LOCKBRIDGE_TEST_POSTGRES must end with /<database>"),
         };
-        let pool = db::connect_and_migrate(&DatabaseSettings {
+        let pool = db::connect(&DatabaseSettings {
             url: SecretString::from(url.clone()),
             // Tests run in parallel against one server (100 connections by default).
             max_connections: 3,
         })
         .await
-        .expect("migrate test database");
+        .expect("connect to the test database");
         Self { pool, url, name }
     }
 }

@@ -5,9 +5,13 @@
 
 pub mod admin_api;
 pub mod broker;
+pub mod browser;
 pub mod database;
 pub mod intake_api;
+pub mod libcal;
+pub mod logs;
 pub mod mailbox;
+pub mod scrape;
 pub mod services;
 pub mod smtp_relay;
 pub mod system;

@@ -14,8 +14,11 @@ use crate::{admin_api::API_TOKEN, system::INTAKE_TOKEN};
 /// Any 32 bytes in base64 will do.
 pub const TOKEN_ENCRYPTION_KEY: &str = "bG9ja2JyaWRnZS1lMmUtaGFybmVzcy1rZXktMzJieSE=";
 
+/// Another 32 bytes, for the PINs.
+pub const PIN_ENCRYPTION_KEY: &str = "bG9ja2JyaWRnZS1lMmUtcGlucy1rZXktMzItYnl0ZXM=";
+
 /// The harness's own credentials, by setting: never the demo's, which only demo mode accepts.
-pub fn credentials() -> [(&'static str, String); 4] {
+pub fn credentials() -> [(&'static str, String); 5] {
     [
         ("intake.tokens.libcal", INTAKE_TOKEN.to_owned()),
         ("admin.api_token", API_TOKEN.to_owned()),
@@ -28,6 +31,7 @@ pub fn credentials() -> [(&'static str, String); 4] {
             "remotelock.token_encryption_key",
             TOKEN_ENCRYPTION_KEY.to_owned(),
         ),
+        ("pins.encryption_key", PIN_ENCRYPTION_KEY.to_owned()),
     ]
 }
 

@@ -106,16 +106,55 @@ impl TestSystem {
         );
     }
 
+    /// Stops every service and starts them all again with `extra` settings on top of the
+    /// ones they had, as a deployment rolling out new configuration does.
+    pub async fn restarted_with(self, extra: &[(&'static str, String)]) -> Self {
+        let Self {
+            intake,
+            admin,
+            provisioner,
+            notifier,
+            more_workers,
+            mut overrides,
+            ..
+        } = self;
+        for running in [intake, admin, notifier]
+            .into_iter()
+            .chain(provisioner)
+            .chain(more_workers)
+        {
+            running.stop().await;
+        }
+        overrides.extend(extra.iter().cloned());
+        let settings = &overrides;
+        Self {
+            admin: services::spawn::<admin::Application>(services::settings(settings)).await,
+            intake: services::spawn::<booking_intake::Application>(services::settings(settings))
+                .await,
+            provisioner: Some(
+                services::spawn::<lock_provisioner::Application>(services::settings(settings))
+                    .await,
+            ),
+            notifier: services::spawn::<notifier::Application>(services::settings(settings)).await,
+            more_workers: Vec::new(),
+            overrides,
+            ..self
+        }
+    }
+
     /// The stored authorization dies as if revoked at RemoteLock: its refresh token is refused
     /// and its access token has expired.
     pub async fn revoke_authorization_at_remotelock(&self) {
-        let cipher =
-            lockbridge_remotelock::crypto::TokenCipher::new(&services::TOKEN_ENCRYPTION_KEY.into())
-                .expect("the test key is valid");
+        let cipher = lockbridge_sealing::Sealer::new(
+            lockbridge_remotelock::TOKEN_KEY,
+            &services::TOKEN_ENCRYPTION_KEY.into(),
+            None,
+        )
+        .expect("the test key is valid");
         sqlx::query(
             "UPDATE remotelock_authorization SET refresh_token_enc = $1, access_expires_at = now()",
         )
-        .bind(cipher.encrypt(&"revoked-refresh-token".to_owned().into()))
+        .bind(cipher.seal(b"revoked-refresh-token"))
         .execute(&self.db.pool)
         .await
         .expect("authorization stored");
@@ -197,12 +236,28 @@ impl TestSystem {
         lock
     }
 
-    /// Polls GET /v1/bookings/{id} until its PIN reaches `state`.
+    /// PUTs a confirmed booking of `sp-101` (12 January 2027, 14:00–15:00 New York) for a
+    /// patron of its own, and answers the patron's address.
+    pub async fn book_confirmed(&self, booking_id: &str) -> String {
+        let patron = unique_patron();
+        let body = booking(
+            "confirmed",
+            "2027-01-12T14:00:00-05:00",
+            "2027-01-12T15:00:00-05:00",
+            &patron,
+        );
+        let (status, answer) = self.put(&format!("/v1/bookings/{booking_id}"), &body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        patron
+    }
+
+    /// Polls GET /v1/bookings/{id} until its PIN reaches `state`; `issued` is reached by a
+    /// PIN the lock confirmed too (`synced`), which may happen before the test looks.
     pub async fn wait_for_pin(&self, booking_id: &str, state: &str, timeout: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let booking = self.get_booking(booking_id).await;
-            if booking["pin"]["state"] == state {
+            if pin_state_is(&booking["pin"]["state"], state) {
                 return booking;
             }
             assert!(
@@ -210,6 +265,28 @@ impl TestSystem {
                 "PIN of {booking_id} never became {state}: {booking}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the notifier has recorded `count` emails of the booking as sent: the message
+    /// reaches the inbox a moment before that (and before the line saying so is logged).
+    pub async fn wait_for_emails_recorded(&self, booking_id: &str, count: i64, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let sent: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM sent_emails WHERE booking_id = $1")
+                    .bind(booking_id)
+                    .fetch_one(&self.db.pool)
+                    .await
+                    .expect("sent_emails readable");
+            if sent >= count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{booking_id}: {sent} emails recorded as sent, not {count}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -245,6 +322,12 @@ impl TestSystem {
 }
 
 /// A recipient address no other test uses, so the shared inbox can be filtered by it.
+/// Whether a shown PIN state is `wanted`, where an issued PIN the lock confirmed (`synced`)
+/// is issued as well.
+pub fn pin_state_is(shown: &Value, wanted: &str) -> bool {
+    shown == wanted || (wanted == "issued" && shown == "synced")
+}
+
 pub fn unique_patron() -> String {
     format!("patron-{}@example.test", uuid::Uuid::new_v4().simple())
 }

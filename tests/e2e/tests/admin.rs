@@ -7,7 +7,8 @@ use lockbridge_e2e::{
     admin_api::{self, API_TOKEN, AdminClient, CALLBACK_PATH},
     services::{Running, TOKEN_ENCRYPTION_KEY},
 };
-use lockbridge_remotelock::crypto::TokenCipher;
+use lockbridge_remotelock::TOKEN_KEY;
+use lockbridge_sealing::Sealer;
 use remotelock_sim::SimHandle;
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -144,14 +145,14 @@ async fn authorization_round_trip_stores_the_tokens_encrypted() {
             .fetch_one(&admin.db.pool)
             .await
             .unwrap();
-    let cipher = TokenCipher::new(&SecretString::from(TOKEN_ENCRYPTION_KEY)).unwrap();
+    let cipher = Sealer::new(TOKEN_KEY, &SecretString::from(TOKEN_ENCRYPTION_KEY), None).unwrap();
     for stored in [&access_enc, &refresh_enc] {
-        let token = cipher.decrypt(stored).unwrap();
+        let token = cipher.open_secret(stored).unwrap();
         let token = token.expose_secret().as_bytes();
         assert!(token.len() >= 20);
         assert!(!stored.windows(token.len()).any(|w| w == token));
     }
-    let access_token = cipher.decrypt(&access_enc).unwrap();
+    let access_token = cipher.open_secret(&access_enc).unwrap();
     let account = reqwest::Client::new()
         .get(admin.sim.base_url().join("account").unwrap())
         .bearer_auth(access_token.expose_secret())

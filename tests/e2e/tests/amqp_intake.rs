@@ -11,6 +11,7 @@ use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions},
     types::AMQPValue,
 };
+use lockbridge_e2e::scrape::Scrape;
 use lockbridge_e2e::{
     system::{TestSystem, unique_patron},
     tap::Tap,
@@ -322,6 +323,7 @@ async fn each_kind_of_invalid_message_is_dead_lettered_with_its_reason_and_store
             "user_id: is required",
         ),
     ];
+    let refused = cases.len();
     for (routing_key, properties, body, expected) in cases {
         let message_id = properties.message_id().clone();
         h.publisher
@@ -351,6 +353,12 @@ async fn each_kind_of_invalid_message_is_dead_lettered_with_its_reason_and_store
         );
         h.assert_nothing_stored(expected).await;
     }
+    let metrics = Scrape::of(&h.system.http, &h.system.intake.url("/metrics")).await;
+    let queue = [("queue", INTAKE_BOOKINGS.name)];
+    assert_eq!(
+        metrics.value("lockbridge_deliveries_dead_lettered_total", &queue),
+        Some(refused as f64)
+    );
     assert_eq!(
         h.system.broker.queue(INTAKE_BOOKINGS.name).await["arguments"]["x-delivery-limit"],
         10
@@ -471,4 +479,33 @@ async fn a_malformed_source_mapping_stops_intake_naming_the_setting() {
     let refused = booking_intake::Settings::read(not_a_table).expect_err("not a table");
     let sentence = error_chain(&refused);
     assert!(sentence.contains("intake.amqp_sources"), "{sentence}");
+}
+
+#[tokio::test]
+async fn a_messages_traceparent_header_is_continued_by_the_booking_event() {
+    let h = Harness::start().await;
+    h.system.catalogue().await;
+    let mut bookings = Tap::on(&h.system.broker.url, "lockbridge.bookings").await;
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert(
+        "traceparent".into(),
+        AMQPValue::LongString("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00".into()),
+    );
+    let properties = json_properties()
+        .with_message_id("traced".into())
+        .with_user_id("guest".into())
+        .with_headers(headers);
+    let body =
+        serde_json::to_vec(&upsert("amqp-traced", "14:00", "15:00", &unique_patron())).unwrap();
+    h.publisher
+        .publish("booking.upsert", &body, properties)
+        .await;
+    let event = bookings.next(WAIT).await.expect("booking.confirmed");
+    let traceparent = header(&event, "traceparent").expect("the event carries the trace");
+    assert!(
+        traceparent.starts_with("00-0af7651916cd43dd8448eb211c80319c-")
+            && traceparent.ends_with("-00")
+            && !traceparent.contains("b7ad6b7169203331"),
+        "the same trace, unsampled as it came, with a parent of its own: {traceparent}"
+    );
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use lockbridge_e2e::system::{TestSystem, booking, unique_patron};
+use lockbridge_e2e::system::{TestSystem, booking, pin_state_is, unique_patron};
 use remotelock_sim::{Method, SimConfig};
 use reqwest::StatusCode;
 
@@ -176,7 +176,10 @@ async fn a_booking_that_starts_soon_gets_its_pin_while_a_backlog_waits_for_the_n
     );
     let mut waiting = 0;
     for (booking_id, _) in &patrons {
-        if system.get_booking(booking_id).await["pin"]["state"] != "issued" {
+        if !pin_state_is(
+            &system.get_booking(booking_id).await["pin"]["state"],
+            "issued",
+        ) {
             waiting += 1;
         }
     }

@@ -14,17 +14,19 @@ use lockbridge_runtime::{
 use secrecy::ExposeSecret;
 
 /// The credentials each service uses, as the harness names them.
-const INTAKE: &[&str] = &["intake.tokens.libcal"];
+const INTAKE: &[&str] = &["intake.tokens.libcal", "pins.encryption_key"];
 const ADMIN: &[&str] = &[
     "admin.api_token",
     "remotelock.client_secret",
     "remotelock.token_encryption_key",
+    "pins.encryption_key",
 ];
 const PROVISIONER: &[&str] = &[
     "remotelock.client_secret",
     "remotelock.token_encryption_key",
+    "pins.encryption_key",
 ];
-const NOTIFIER: &[&str] = &[];
+const NOTIFIER: &[&str] = &["pins.encryption_key"];
 
 /// Nothing listens there: a service that connected before checking its credentials fails on
 /// the database instead of naming the setting.
@@ -47,6 +49,7 @@ fn demo_value(setting: &str) -> String {
         "admin.api_token" => &admin.own.admin.api_token,
         "remotelock.client_secret" => &admin.own.remotelock.client_secret,
         "remotelock.token_encryption_key" => &admin.own.remotelock.token_encryption_key,
+        "pins.encryption_key" => &admin.own.pins.encryption_key,
         other => panic!("the demo has no {other}"),
     };
     value.expose_secret().to_owned()
@@ -175,6 +178,11 @@ async fn lock_provisioner_checks_the_remotelock_credentials() {
     checks_its_credentials::<lock_provisioner::Application>(PROVISIONER).await;
 }
 
+#[tokio::test]
+async fn notifier_checks_the_pin_key() {
+    checks_its_credentials::<notifier::Application>(NOTIFIER).await;
+}
+
 /// Every harness credential `required` does not name.
 fn unused(required: &[&str]) -> Vec<&'static str> {
     credentials()
@@ -201,6 +209,7 @@ fn the_committed_defaults_hold_no_credential() {
         "admin.api_token",
         "remotelock.client_secret",
         "remotelock.token_encryption_key",
+        "pins.encryption_key",
     ] {
         let value = defaults.get_string(setting).unwrap_or_default();
         assert!(value.is_empty(), "config/default.toml sets {setting}");

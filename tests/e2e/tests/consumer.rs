@@ -55,6 +55,7 @@ async fn one_waiting_event() -> (TestBroker, Broker) {
             routing_key: "booking.confirmed",
             event_id: id,
             correlation_id: id,
+            traceparent: None,
             payload: b"{}",
         })
         .await
@@ -249,6 +250,7 @@ async fn deliveries_are_handled_in_batches_one_bookings_in_order_and_a_poison_on
             routing_key: "booking.confirmed",
             event_id: *id,
             correlation_id: *id,
+            traceparent: None,
             payload,
         })
         .collect();

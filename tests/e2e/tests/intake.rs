@@ -533,3 +533,73 @@ async fn bookings_are_private_to_their_source() {
             .unwrap();
     assert_eq!(stored, "tentative");
 }
+
+/// Writes arriving together are stored together (one transaction for many), yet each is decided
+/// on its own and gets its own answer: a refused change refuses only itself, a change that
+/// PostgreSQL will not store fails alone, and every stored booking is announced once.
+#[tokio::test]
+async fn writes_arriving_together_are_each_decided_answered_and_announced_on_their_own() {
+    let mut intake = Intake::start().await;
+    // A row PostgreSQL refuses in whatever batch it lands, as a broken constraint would.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.patron_name = 'Poison' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON bookings
+             FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+    )
+    .execute(&intake.db.pool)
+    .await
+    .unwrap();
+    const VALID: usize = 120;
+    const UNKNOWN_SPACE: usize = 20;
+    let patron =
+        |i: usize| json!({"name": format!("Patron {i}"), "email": format!("p{i}@example.edu")});
+    let mut writes = Vec::new();
+    for i in 0..VALID {
+        let mut body = booking("confirmed", Some(1));
+        body["patron"] = patron(i);
+        writes.push((format!("/v1/bookings/b-{i}"), body, StatusCode::ACCEPTED));
+    }
+    for i in 0..UNKNOWN_SPACE {
+        let body = altered("/space_id", Some(json!("sp-missing")));
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        writes.push((format!("/v1/bookings/nowhere-{i}"), body, status));
+    }
+    let mut poison = booking("confirmed", None);
+    poison["patron"]["name"] = json!("Poison");
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    writes.push(("/v1/bookings/poison".to_owned(), poison, status));
+
+    let answers =
+        futures_util::future::join_all(writes.iter().map(|(path, body, _)| intake.put(path, body)))
+            .await;
+    for ((path, body, expected), (status, answer)) in writes.iter().zip(answers) {
+        assert_eq!(status, *expected, "{path}: {answer}");
+        match status {
+            // Its own answer, not a neighbour's from the same batch.
+            StatusCode::ACCEPTED => {
+                assert_eq!(
+                    format!("/v1/bookings/{}", answer["booking_id"].as_str().unwrap()),
+                    *path
+                );
+                assert_eq!(answer["patron"], body["patron"], "{path}");
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => assert_eq!(answer["field"], "space_id"),
+            _ => assert_eq!(answer["status"], 503, "{answer}"),
+        }
+    }
+    assert_eq!(intake.booking_count().await, VALID as i64);
+    assert_eq!(intake.outbox_count().await, VALID as i64);
+    let mut announced = std::collections::BTreeSet::new();
+    for _ in 0..VALID {
+        let event = intake.events.next_json(EVENT_WAIT).await;
+        let booking_id = event["data"]["booking_id"].as_str().unwrap().to_owned();
+        assert!(announced.insert(booking_id), "announced once: {event}");
+    }
+    intake
+        .assert_no_event(QUIET, "nothing more announced")
+        .await;
+}

@@ -88,6 +88,7 @@ impl Harness {
                 routing_key: EventType::PinIssued.as_str(),
                 event_id,
                 correlation_id: Uuid::new_v4(),
+                traceparent: None,
                 payload,
             })
             .await

@@ -98,6 +98,7 @@ async fn the_same_event_delivered_twice_makes_one_guest_and_one_email() {
             routing_key: "booking.confirmed",
             event_id,
             correlation_id: event_id,
+            traceparent: None,
             payload: &body,
         })
         .await
@@ -115,6 +116,7 @@ async fn the_same_event_delivered_twice_makes_one_guest_and_one_email() {
             routing_key: "pin.issued",
             event_id: pin_event_id,
             correlation_id: pin_event_id,
+            traceparent: None,
             payload: &body,
         })
         .await
@@ -539,4 +541,37 @@ async fn bookings_that_failed_for_want_of_authorization_get_their_pin_after_reau
         .await
         .unwrap();
     assert_eq!(open, 0, "authorizing again resolves it");
+}
+
+/// A grant that fails after the guest was made is retried with that guest: one create, no
+/// search of RemoteLock's guests for it, one guest, one email.
+#[tokio::test]
+async fn a_failed_grant_is_retried_on_the_guest_already_made() {
+    let system = TestSystem::start().await;
+    system.ready_with_link().await;
+    // The trailing slash: the grant (POST /access_persons/{id}/accesses), not the create.
+    system
+        .sim
+        .inject(Fault::new("/access_persons/", FaultKind::Status(503)).on(Method::POST));
+    let patron = unique_patron();
+    book(&system, "e2e-grant", &patron).await;
+    system
+        .wait_for_pin("e2e-grant", "issued", Duration::from_secs(60))
+        .await;
+    assert_eq!(system.guests_for("e2e-grant").len(), 1);
+    let requests = system.sim.requests();
+    let count = |method: Method, tail: &str| {
+        requests
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(tail))
+            .count()
+    };
+    assert_eq!(count(Method::POST, "/access_persons"), 1, "one create");
+    assert_eq!(count(Method::POST, "/accesses"), 2, "the grant, again");
+    assert_eq!(
+        count(Method::GET, "/access_persons"),
+        0,
+        "no search for the guest"
+    );
+    system.mailbox.wait_for(&patron, 1, WAIT).await;
 }

@@ -10,10 +10,11 @@ use lockbridge_e2e::TestDatabase;
 use lockbridge_remotelock::RemoteLockSettings;
 use lockbridge_remotelock::{
     GuestStatus, GuestUpdate, NewAccessGuest, NotAuthorized, OAuthClient, RemoteLockClient,
-    RemoteLockError, TokenManager, TokenSet, Urgency, Work, crypto::TokenCipher,
+    RemoteLockError, TokenManager, TokenSet, Urgency, Work,
 };
+use lockbridge_sealing::Sealer;
 use remotelock_sim::{Fault, FaultKind, Method, PersonStatus, SimConfig, SimHandle, Simulator};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Any 32 bytes in base64 will do.
 const TEST_KEY: &str = "bG9ja2JyaWRnZS10ZXN0LWtleS0zMi1ieXRlcyEhISE=";
@@ -43,6 +44,8 @@ impl Harness {
             client_secret: SimConfig::default().client_secret.into(),
             redirect_url: "http://127.0.0.1:8082/remotelock/callback".parse().unwrap(),
             token_encryption_key: TEST_KEY.into(),
+            previous_token_encryption_key: None,
+            webhook_secret: SecretString::default(),
             dashboard_url: "https://connect.remotelock.com/".parse().unwrap(),
             request_timeout,
         };
@@ -71,8 +74,8 @@ impl Harness {
         harness
     }
 
-    fn cipher(&self) -> TokenCipher {
-        TokenCipher::new(&self.settings.token_encryption_key).unwrap()
+    fn cipher(&self) -> Sealer {
+        self.settings.token_sealer().unwrap()
     }
 
     /// A token manager of its own, as another process sharing the database would have.
@@ -359,7 +362,7 @@ async fn an_expired_access_token_is_refreshed_and_the_new_pair_stored_encrypted(
     let before = h.stored_row().await;
     let old_refresh = h
         .cipher()
-        .decrypt(before.refresh_token_enc.as_deref().unwrap())
+        .open_secret(before.refresh_token_enc.as_deref().unwrap())
         .unwrap();
     h.sim.expire_access_tokens();
 
@@ -377,9 +380,9 @@ async fn an_expired_access_token_is_refreshed_and_the_new_pair_stored_encrypted(
     let after = h.stored_row().await;
     assert!(after.refreshed_at.is_some());
     assert!(after.access_expires_at > Utc::now() + chrono::Duration::minutes(60));
-    let access = h.cipher().decrypt(&after.access_token_enc).unwrap();
+    let access = h.cipher().open_secret(&after.access_token_enc).unwrap();
     let refresh_enc = after.refresh_token_enc.unwrap();
-    let refresh = h.cipher().decrypt(&refresh_enc).unwrap();
+    let refresh = h.cipher().open_secret(&refresh_enc).unwrap();
     assert_ne!(
         refresh.expose_secret(),
         old_refresh.expose_secret(),
@@ -550,7 +553,7 @@ async fn a_revoked_authorization_is_not_authorized() {
     let stored = h.stored_row().await;
     let refresh = h
         .cipher()
-        .decrypt(stored.refresh_token_enc.as_deref().unwrap())
+        .open_secret(stored.refresh_token_enc.as_deref().unwrap())
         .unwrap();
     // The account owner removes lockbridge in RemoteLock: the whole grant dies.
     let revoked = reqwest::Client::new()
@@ -585,15 +588,18 @@ async fn the_admin_flow_authorizes_and_names_the_account() {
     let authorize = oauth.authorize_url("state-4711");
     assert_eq!(authorize.path(), "/oauth/authorize");
 
-    // The simulator approves at once and redirects to our callback with the code.
-    let redirect = reqwest::Client::builder()
+    // The user approves on RemoteLock's page, which redirects to our callback with the code.
+    let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap()
-        .get(authorize)
-        .send()
-        .await
         .unwrap();
+    let page = http.get(authorize.clone()).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let mut approval: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    approval.push(("decision".to_owned(), "approve".to_owned()));
+    let mut page_url = authorize.clone();
+    page_url.set_query(None);
+    let redirect = http.post(page_url).form(&approval).send().await.unwrap();
     let location: url::Url = redirect.headers()["location"]
         .to_str()
         .unwrap()

@@ -131,6 +131,7 @@ async fn an_unroutable_publish_is_a_failure_even_though_the_broker_acks_it() {
         routing_key: "booking.confirmed",
         event_id: id,
         correlation_id: id,
+        traceparent: None,
         payload: b"{}",
     };
     let error = publisher

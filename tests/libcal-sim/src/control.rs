@@ -74,7 +74,7 @@ pub async fn booking(State(state): State<AppState>, Json(body): Json<NewBooking>
     }
 }
 
-/// `confirm`, `approve`, `deny`, `cancel-user`, `cancel-admin`, `cancel-system`.
+/// `confirm`, `approve`, `deny`, `cancel-user`, `cancel-admin`, `cancel-system`, `delete`.
 pub async fn transition(
     State(state): State<AppState>,
     Path((book_id, action)): Path<(String, String)>,
@@ -86,6 +86,7 @@ pub async fn transition(
         "cancel-user" => state.cancel(&book_id, CancelledBy::User),
         "cancel-admin" => state.cancel(&book_id, CancelledBy::Admin),
         "cancel-system" => state.cancel(&book_id, CancelledBy::System),
+        "delete" => state.delete(&book_id),
         other => {
             let error = format!("unknown action {other:?}");
             return (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response();

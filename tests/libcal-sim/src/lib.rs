@@ -111,6 +111,11 @@ impl SimHandle {
         self.state.cancel(book_id, by)
     }
 
+    /// The transaction is deleted: its rows vanish without a `Cancelled …` status.
+    pub fn delete(&self, book_id: &str) -> Result<(), SimError> {
+        self.state.delete(book_id)
+    }
+
     /// A staff edit of one row's space, seat or times; its `id` stays.
     pub fn edit_row(&self, row_id: u64, edit: RowEdit) -> Result<(), SimError> {
         self.state.edit_row(row_id, edit)

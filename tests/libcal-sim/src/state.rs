@@ -331,6 +331,15 @@ impl SimState {
         self.transition(book_id, &live, by.status(), "cancelled")
     }
 
+    /// Staff deleted the transaction: its rows vanish from both endpoints, with no cancelled
+    /// status to say so (doc §7 names deletion beside denial [I]).
+    pub fn delete(&self, book_id: &str) -> Result<(), SimError> {
+        let mut data = self.data();
+        data.transaction(book_id)?;
+        data.rows.retain(|r| r.book_id != book_id);
+        Ok(())
+    }
+
     pub fn edit_row(&self, row_id: u64, edit: RowEdit) -> Result<(), SimError> {
         let mut data = self.data();
         let row = data

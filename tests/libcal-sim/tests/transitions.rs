@@ -136,3 +136,23 @@ async fn edits_move_a_row_in_time_or_space_and_keep_its_id() {
         Err(SimError::EmptyInterval)
     );
 }
+
+#[tokio::test]
+async fn a_deleted_booking_vanishes_from_both_endpoints_without_a_status() {
+    let api = Api::start().await;
+    let deleted = api.book_room(Status::Confirmed, FROM, TO);
+    let kept = api.book_room(Status::Confirmed, FROM, TO);
+    api.sim.delete(&deleted).unwrap();
+    let left = rows(&api, "").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["bookId"], kept.as_str());
+    assert!(
+        api.ok(&format!("1.1/space/booking/{deleted}"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        api.sim.delete(&deleted),
+        Err(SimError::NoBooking(deleted.clone()))
+    );
+}

@@ -65,18 +65,7 @@ pub async fn create(
     body: RequestBody,
 ) -> ApiResult<(StatusCode, Json<Single>)> {
     let attributes = &body.attributes;
-    let person_type = match body.kind.as_deref() {
-        Some(kind) => PersonType::parse(kind).ok_or_else(|| {
-            ApiError::invalid(attributes, Some("type"), "is not included in the list")
-        })?,
-        None => {
-            return Err(ApiError::invalid(
-                attributes,
-                Some("type"),
-                "can't be blank",
-            ));
-        }
-    };
+    let person_type = body.required_type(PersonType::parse)?;
     let mut violations = Violations::default();
     let input = PersonInput::parse(attributes, &mut violations);
     let mut draft = PersonDraft::new(person_type);
@@ -161,6 +150,25 @@ pub async fn deactivate(
     Ok(Json(Single {
         data: person_resource(person, state.local_now(), &base),
     }))
+}
+
+/// Test control: someone in RemoteLock's dashboard makes a deactivated person active again
+/// (inferred: the API documents no way back, the dashboard is not documented). `false` for
+/// an unknown person.
+pub fn reactivate(state: &AppState, id: Uuid) -> bool {
+    let mut directory = state.directory();
+    let Some(person) = directory.person_mut(id) else {
+        return false;
+    };
+    if person.deactivated {
+        person.deactivated = false;
+        person.updated_at = Utc::now();
+        let mut locks = directory.locks_of(&state.catalog, id);
+        locks.sort();
+        locks.dedup();
+        device_sync::sync(state, &mut directory, id, &locks);
+    }
+    true
 }
 
 pub async fn delete(

@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::catalog::Catalog;
-use crate::device_sync::{self, SyncLedger, SyncState};
-use crate::directory::{Access, Accessible, AccessibleType, PersonType};
+use crate::device_sync::{self, SyncState};
+use crate::directory::{Access, Accessible, AccessibleType, Directory, PersonType};
 use crate::envelope::{ApiBase, Collection, RequestBody, Resource, Single, resource_id, timestamp};
 use crate::errors::{ApiError, ApiResult, Violations};
 use crate::listing::{ListQuery, ListSpec};
@@ -49,15 +49,7 @@ pub async fn list(
         .ok_or_else(ApiError::not_found)?;
     let all = directory
         .accesses_of(person_id)
-        .map(|a| {
-            access_resource(
-                &state.catalog,
-                &directory.sync,
-                a,
-                person.person_type(),
-                &base,
-            )
-        })
+        .map(|a| access_resource(&state.catalog, &directory, a, person.person_type(), &base))
         .collect();
     query.apply(&ACCESSES, all).map(Json)
 }
@@ -79,7 +71,7 @@ pub async fn show(
     Ok(Json(Single {
         data: access_resource(
             &state.catalog,
-            &directory.sync,
+            &directory,
             access,
             person.person_type(),
             &base,
@@ -105,6 +97,10 @@ pub async fn create(
     let (person_type, pin) = (person.person_type(), person.pin.clone());
     let grant = GrantInput::parse(&body.attributes)?;
     let accessible = resolve(&state.catalog, &grant.accessible_type, &grant.accessible_id)?;
+    if accessible.kind == AccessibleType::Lock && directory.locks.get(accessible.id).is_none() {
+        // Deregistered.
+        return Err(ApiError::not_found());
+    }
     if directory
         .accesses_of(person_id)
         .any(|a| a.accessible == accessible)
@@ -147,7 +143,7 @@ pub async fn create(
     let to_sync = device_sync::needing_sync(&directory, &state, person_id, &reached);
     directory.add_access(access.clone());
     device_sync::sync(&state, &mut directory, person_id, &to_sync);
-    let resource = access_resource(&state.catalog, &directory.sync, &access, person_type, &base);
+    let resource = access_resource(&state.catalog, &directory, &access, person_type, &base);
     Ok((StatusCode::CREATED, Json(Single { data: resource })))
 }
 
@@ -172,7 +168,7 @@ pub async fn update(
     access.updated_at = Utc::now();
     let access = access.clone();
     Ok(Json(Single {
-        data: access_resource(&state.catalog, &directory.sync, &access, person_type, &base),
+        data: access_resource(&state.catalog, &directory, &access, person_type, &base),
     }))
 }
 
@@ -198,17 +194,7 @@ struct GrantInput {
 impl GrantInput {
     fn parse(attributes: &Map<String, Value>) -> ApiResult<Self> {
         let mut violations = Violations::default();
-        let mut required = |name: &str| match attributes.get(name) {
-            Some(Value::String(value)) if !value.trim().is_empty() => value.trim().to_owned(),
-            None | Some(Value::Null) | Some(Value::String(_)) => {
-                violations.on(name, "can't be blank");
-                String::new()
-            }
-            Some(_) => {
-                violations.on(name, "is invalid");
-                String::new()
-            }
-        };
+        let mut required = |name: &str| violations.text(attributes, name, true).unwrap_or_default();
         let accessible_type = required("accessible_type");
         let accessible_id = required("accessible_id");
         if !accessible_type.is_empty() && !GRANTABLE_TYPES.contains(&accessible_type.as_str()) {
@@ -262,7 +248,7 @@ fn resolve(catalog: &Catalog, kind: &str, id: &str) -> ApiResult<Accessible> {
 /// connected lock has the code and an offline one is still pending.
 pub fn access_resource(
     catalog: &Catalog,
-    sync: &SyncLedger,
+    directory: &Directory,
     access: &Access,
     person_type: PersonType,
     base: &ApiBase,
@@ -274,11 +260,11 @@ pub fn access_resource(
     };
     let (mut synced, mut failed) = (0, 0);
     for device in &devices {
-        match sync.state(access.person_id, device.id) {
+        match directory.sync.state(access.person_id, device.id) {
             Some(SyncState::Synced) => synced += 1,
             Some(SyncState::Failed { .. }) => failed += 1,
             Some(SyncState::Pending { .. }) => {}
-            None if device.connected => synced += 1,
+            None if directory.locks.connected(device.id) => synced += 1,
             None => {}
         }
     }

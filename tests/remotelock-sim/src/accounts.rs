@@ -110,7 +110,15 @@ impl Accounts {
 
 /// Top-level collections: empty in an added account. Everything below them names a record,
 /// which an added account does not have.
-const COLLECTIONS: &[&str] = &["/locations", "/devices", "/access_persons", "/events"];
+const COLLECTIONS: &[&str] = &[
+    "/locations",
+    "/devices",
+    "/access_persons",
+    "/events",
+    "/notification_subscribers",
+    "/notification_subscriptions",
+    "/notifications",
+];
 /// About the token's user and account: answered for any account.
 const ANY_ACCOUNT: &[&str] = &["/user", "/account"];
 

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use crate::keypad::DeniedPinEvents;
 use crate::pin_conflicts::{PinConflictError, PinUniqueness};
+use crate::webhooks::TlsRoute;
 
 /// Listen address of the binary when `REMOTELOCK_SIM_LISTEN` is not set.
 pub const DEFAULT_BIN_LISTEN: &str = "127.0.0.1:4010";
@@ -37,6 +39,25 @@ pub struct SimConfig {
     /// How long after a grant or PIN change a connected lock syncs the person (and reports
     /// `access_person_synced` / `access_person_sync_failed`); zero: within the request.
     pub sync_delay: Duration,
+    /// How long after an event happens a connected lock uploads it (its `created_at` lags
+    /// `occurred_at` by this); an offline lock uploads when it reconnects.
+    pub event_upload_lag: Duration,
+    /// Which events a refused keypad PIN publishes (the docs leave it open).
+    pub denied_pin_events: DeniedPinEvents,
+    /// A battery report below this percentage publishes `power_level_low` (threshold unknown).
+    pub power_level_low_below: u8,
+    /// A webhook must answer 2xx within this (docs: 3 s).
+    pub webhook_timeout: Duration,
+    /// Multiplies the documented retry schedule (1 min … 3 days + jitter); e.g. `1e-6` runs
+    /// all six retries within a second.
+    pub webhook_retry_scale: f64,
+    /// Every delivered webhook is sent a second time (at-least-once delivery, as retries
+    /// after a lost answer cause).
+    pub webhook_deliver_twice: bool,
+    /// `https://` subscriber hosts delivered over plain HTTP to a local address, as a
+    /// TLS-terminating proxy in front of the receiver would (RemoteLock only accepts HTTPS
+    /// URLs; tests serve HTTP on loopback).
+    pub webhook_tls_routes: Vec<TlsRoute>,
 }
 
 impl Default for SimConfig {
@@ -54,6 +75,13 @@ impl Default for SimConfig {
             pin_conflict_error: PinConflictError::PinTaken,
             reject_guessable_pins: true,
             sync_delay: Duration::ZERO,
+            event_upload_lag: Duration::ZERO,
+            denied_pin_events: DeniedPinEvents::UsedFailed,
+            power_level_low_below: 20,
+            webhook_timeout: Duration::from_secs(3),
+            webhook_retry_scale: 1.0,
+            webhook_deliver_twice: false,
+            webhook_tls_routes: Vec::new(),
         }
     }
 }
@@ -152,6 +180,60 @@ impl SimConfig {
         .unwrap_or(defaults.reject_guessable_pins);
         let sync_delay = number("REMOTELOCK_SIM_SYNC_DELAY_MS")?
             .map_or(defaults.sync_delay, Duration::from_millis);
+        let event_upload_lag = number("REMOTELOCK_SIM_EVENT_UPLOAD_LAG_MS")?
+            .map_or(defaults.event_upload_lag, Duration::from_millis);
+        let denied_pin_events = choose(
+            var,
+            "REMOTELOCK_SIM_DENIED_PIN_EVENTS",
+            &[
+                ("used", DeniedPinEvents::UsedFailed),
+                ("denied", DeniedPinEvents::AccessDenied),
+                ("both", DeniedPinEvents::Both),
+            ],
+        )?
+        .unwrap_or(defaults.denied_pin_events);
+        let power_level_low_below = match number("REMOTELOCK_SIM_POWER_LEVEL_LOW_BELOW")? {
+            Some(level @ 0..=100) => level as u8,
+            Some(other) => {
+                return Err(invalid(
+                    "REMOTELOCK_SIM_POWER_LEVEL_LOW_BELOW",
+                    format!("{other} is not a percentage"),
+                ));
+            }
+            None => defaults.power_level_low_below,
+        };
+        let webhook_timeout = number("REMOTELOCK_SIM_WEBHOOK_TIMEOUT_MS")?
+            .map_or(defaults.webhook_timeout, Duration::from_millis);
+        let webhook_retry_scale = match var("REMOTELOCK_SIM_WEBHOOK_RETRY_SCALE") {
+            Some(raw) => raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|scale| scale.is_finite() && *scale >= 0.0)
+                .ok_or_else(|| {
+                    invalid(
+                        "REMOTELOCK_SIM_WEBHOOK_RETRY_SCALE",
+                        format!("{raw:?} is not a factor of 0 or more"),
+                    )
+                })?,
+            None => defaults.webhook_retry_scale,
+        };
+        let webhook_deliver_twice = choose(
+            var,
+            "REMOTELOCK_SIM_WEBHOOK_DELIVER_TWICE",
+            &[("true", true), ("false", false)],
+        )?
+        .unwrap_or(defaults.webhook_deliver_twice);
+        let webhook_tls_routes = match var("REMOTELOCK_SIM_WEBHOOK_TLS_ROUTES") {
+            Some(raw) => raw
+                .split(',')
+                .map(|route| {
+                    TlsRoute::parse(route)
+                        .map_err(|e| invalid("REMOTELOCK_SIM_WEBHOOK_TLS_ROUTES", format!("{e}")))
+                })
+                .collect::<Result<_, _>>()?,
+            None => defaults.webhook_tls_routes,
+        };
 
         Ok(Self {
             listen,
@@ -166,6 +248,13 @@ impl SimConfig {
             pin_conflict_error,
             reject_guessable_pins,
             sync_delay,
+            event_upload_lag,
+            denied_pin_events,
+            power_level_low_below,
+            webhook_timeout,
+            webhook_retry_scale,
+            webhook_deliver_twice,
+            webhook_tls_routes,
         })
     }
 }
@@ -228,6 +317,54 @@ mod tests {
         assert!(config.reject_guessable_pins);
         assert_eq!(config.sync_delay, Duration::ZERO);
         assert_eq!(config.rate_limit_window, Duration::from_secs(60));
+        assert_eq!(config.event_upload_lag, Duration::ZERO);
+        assert_eq!(config.denied_pin_events, DeniedPinEvents::UsedFailed);
+        assert_eq!(config.power_level_low_below, 20);
+        assert_eq!(config.webhook_timeout, Duration::from_secs(3));
+        assert_eq!(config.webhook_retry_scale, 1.0);
+        assert!(!config.webhook_deliver_twice);
+        assert!(config.webhook_tls_routes.is_empty());
+    }
+
+    #[test]
+    fn reads_event_and_webhook_knobs() {
+        let config = from(&[
+            ("REMOTELOCK_SIM_EVENT_UPLOAD_LAG_MS", "1500"),
+            ("REMOTELOCK_SIM_DENIED_PIN_EVENTS", "both"),
+            ("REMOTELOCK_SIM_POWER_LEVEL_LOW_BELOW", "15"),
+            ("REMOTELOCK_SIM_WEBHOOK_TIMEOUT_MS", "200"),
+            ("REMOTELOCK_SIM_WEBHOOK_RETRY_SCALE", "0.000001"),
+            ("REMOTELOCK_SIM_WEBHOOK_DELIVER_TWICE", "true"),
+            (
+                "REMOTELOCK_SIM_WEBHOOK_TLS_ROUTES",
+                "hooks.example=127.0.0.1:9000, other.example:8443=127.0.0.1:9001",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.event_upload_lag, Duration::from_millis(1500));
+        assert_eq!(config.denied_pin_events, DeniedPinEvents::Both);
+        assert_eq!(config.power_level_low_below, 15);
+        assert_eq!(config.webhook_timeout, Duration::from_millis(200));
+        assert_eq!(config.webhook_retry_scale, 0.000001);
+        assert!(config.webhook_deliver_twice);
+        let routes: Vec<String> = config
+            .webhook_tls_routes
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                "hooks.example:443=127.0.0.1:9000",
+                "other.example:8443=127.0.0.1:9001"
+            ]
+        );
+
+        assert!(from(&[("REMOTELOCK_SIM_DENIED_PIN_EVENTS", "silent")]).is_err());
+        assert!(from(&[("REMOTELOCK_SIM_POWER_LEVEL_LOW_BELOW", "101")]).is_err());
+        assert!(from(&[("REMOTELOCK_SIM_WEBHOOK_RETRY_SCALE", "-1")]).is_err());
+        assert!(from(&[("REMOTELOCK_SIM_WEBHOOK_TLS_ROUTES", "hooks.example")]).is_err());
+        assert!(from(&[("REMOTELOCK_SIM_WEBHOOK_TLS_ROUTES", "=127.0.0.1:9000")]).is_err());
     }
 
     #[test]

@@ -2,19 +2,19 @@
 //! §3.8). Codes reach a lock when it next syncs, after the API call succeeded; the lock then
 //! reports `access_person_synced` or `access_person_sync_failed` (private sync errors include
 //! `pin_conflict` and `timeout`). Here a connected lock syncs `sync_delay` after a grant or a
-//! PIN change (at once by default); the offline lock never wakes up, so it stays pending.
-//! Only with [`PinUniqueness::DeviceAtSync`] does a sync fail on its own, when another live
-//! person already has the same PIN on the lock; tests can make any sync fail.
+//! PIN change (at once by default); an offline lock syncs what is pending when it reconnects
+//! (`lock_state`). Only with [`PinUniqueness::DeviceAtSync`] does a sync fail on its own, when
+//! another live person already has the same PIN on the lock; tests can make any sync fail,
+//! now ([`report_sync_failure`]) or the next time it happens ([`SyncLedger::fail_next`]).
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use crate::directory::Directory;
-use crate::events::{Event, EventKind};
+use crate::events::{self, Event, EventKind, EventStatus};
 use crate::pin_conflicts::PinUniqueness;
-use crate::state::{AppState, SimState};
+use crate::state::AppState;
 
 /// A person's PIN on one lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,16 @@ pub enum SyncState {
 pub struct SyncLedger {
     states: HashMap<(Uuid, Uuid), SyncState>,
     next_ticket: u64,
+    /// Syncs tests want to fail the next time they happen, in the order they asked.
+    forced: Vec<ForcedFailure>,
+}
+
+/// "The next sync on `lock` (of `person`, or of anyone) fails with `status_info`."
+#[derive(Debug)]
+struct ForcedFailure {
+    lock: Uuid,
+    person: Option<Uuid>,
+    status_info: String,
 }
 
 impl SyncLedger {
@@ -62,13 +72,44 @@ impl SyncLedger {
     fn settle(&mut self, person: Uuid, lock: Uuid, state: SyncState) {
         self.states.insert((person, lock), state);
     }
+
+    /// The next sync on `lock` (of `person` only, when given) fails with `status_info`.
+    pub fn fail_next(&mut self, lock: Uuid, person: Option<Uuid>, status_info: &str) {
+        self.forced.push(ForcedFailure {
+            lock,
+            person,
+            status_info: status_info.to_owned(),
+        });
+    }
+
+    fn take_forced(&mut self, person: Uuid, lock: Uuid) -> Option<String> {
+        let at = self
+            .forced
+            .iter()
+            .position(|f| f.lock == lock && f.person.is_none_or(|p| p == person))?;
+        Some(self.forced.remove(at).status_info)
+    }
+
+    /// `(person, ticket)` of the syncs waiting for `lock`.
+    fn pending_on(&self, lock: Uuid) -> Vec<(Uuid, u64)> {
+        let mut pending: Vec<(Uuid, u64)> = self
+            .states
+            .iter()
+            .filter_map(|(&(person, on), state)| match state {
+                SyncState::Pending { ticket } if on == lock => Some((person, *ticket)),
+                _ => None,
+            })
+            .collect();
+        pending.sort_by_key(|&(_, ticket)| ticket);
+        pending
+    }
 }
 
 /// The locks a new access to `locks` must sync: all but those the person already reaches and
 /// has synced through another access.
 pub fn needing_sync(
     directory: &Directory,
-    state: &SimState,
+    state: &AppState,
     person: Uuid,
     locks: &[Uuid],
 ) -> Vec<Uuid> {
@@ -91,11 +132,11 @@ pub fn needing_sync(
 pub fn sync(state: &AppState, directory: &mut Directory, person: Uuid, locks: &[Uuid]) {
     let delay = state.config.sync_delay;
     for &lock_id in locks {
-        let Some(lock) = state.catalog.lock(lock_id) else {
+        if state.catalog.lock(lock_id).is_none() {
             continue;
-        };
+        }
         let ticket = directory.sync.pend(person, lock_id);
-        if !lock.connected {
+        if !directory.locks.connected(lock_id) {
             continue;
         }
         if delay.is_zero() {
@@ -114,9 +155,16 @@ pub fn sync(state: &AppState, directory: &mut Directory, person: Uuid, locks: &[
     }
 }
 
+/// A lock that reconnected syncs everything that waited for it, in the order it was asked.
+pub fn sync_pending(state: &AppState, directory: &mut Directory, lock_id: Uuid) {
+    for (person, ticket) in directory.sync.pending_on(lock_id) {
+        settle(state, directory, person, lock_id, ticket);
+    }
+}
+
 /// The lock's answer, unless a later change superseded this sync or the access is gone.
 fn settle(
-    state: &SimState,
+    state: &AppState,
     directory: &mut Directory,
     person_id: Uuid,
     lock_id: Uuid,
@@ -136,67 +184,77 @@ fn settle(
         && person.pin.as_deref().is_some_and(|pin| {
             directory.pin_held_on_lock(catalog, pin, lock_id, person_id, state.local_now())
         });
-    let outcome = if conflict {
-        SyncState::Failed {
+    let forced = directory.sync.take_forced(person_id, lock_id);
+    let outcome = match forced {
+        Some(status_info) => SyncState::Failed { status_info },
+        None if conflict => SyncState::Failed {
             status_info: "pin_conflict".to_owned(),
-        }
-    } else {
-        SyncState::Synced
+        },
+        None => SyncState::Synced,
     };
     record(state, directory, person_id, lock_id, outcome);
 }
 
 /// Stores the outcome and the event the lock publishes for it; returns the event's id.
 fn record(
-    state: &SimState,
+    state: &AppState,
     directory: &mut Directory,
     person_id: Uuid,
     lock_id: Uuid,
     outcome: SyncState,
 ) -> Uuid {
     let person = directory.person(person_id).expect("checked by the caller");
-    let lock = state.catalog.lock(lock_id).expect("checked by the caller");
-    let time_zone = state
-        .catalog
-        .location(lock.location_id)
-        .expect("seeded lock's location")
-        .time_zone;
-    let (kind, status_info) = match &outcome {
-        SyncState::Failed { status_info } => {
-            (EventKind::AccessPersonSyncFailed, Some(status_info.clone()))
-        }
-        _ => (EventKind::AccessPersonSynced, None),
+    let (kind, status, status_info) = match &outcome {
+        SyncState::Failed { status_info } => (
+            EventKind::AccessPersonSyncFailed,
+            EventStatus::Failed,
+            Some(status_info.clone()),
+        ),
+        _ => (EventKind::AccessPersonSynced, EventStatus::Succeeded, None),
     };
-    let id = Uuid::new_v4();
-    let event = Event {
-        id,
-        kind,
-        status_info,
-        lock_id,
-        time_zone,
+    let mut event = Event::on_lock(state, lock_id, kind, status).about(
         person_id,
-        person_type: person.person_type(),
-        person_name: person.name.clone(),
-        occurred_at: Utc::now(),
-    };
+        person.person_type(),
+        &person.name,
+    );
+    event.status_info = status_info;
     directory.sync.settle(person_id, lock_id, outcome);
-    directory.events.record(event);
-    id
+    events::upload(state, directory, event)
 }
 
-impl SimState {
-    /// Test control: the lock reports that `person`'s PIN failed to sync (`status_info`, e.g.
-    /// `timeout`), so it does not work there. `None` when the person (not deleted) does not
-    /// reach the lock. Returns the event's id.
-    pub fn report_sync_failure(&self, person: Uuid, lock: Uuid, status_info: &str) -> Option<Uuid> {
-        let mut directory = self.directory();
-        directory.person(person)?;
-        if !directory.locks_of(&self.catalog, person).contains(&lock) {
-            return None;
-        }
-        let failure = SyncState::Failed {
-            status_info: status_info.to_owned(),
-        };
-        Some(record(self, &mut directory, person, lock, failure))
+/// Test control: the lock reports that `person`'s PIN failed to sync (`status_info`, e.g.
+/// `timeout`), so it does not work there. `None` when the person (not deleted) does not
+/// reach the lock. Returns the event's id.
+pub fn report_sync_failure(
+    state: &AppState,
+    person: Uuid,
+    lock: Uuid,
+    status_info: &str,
+) -> Option<Uuid> {
+    let mut directory = state.directory();
+    directory.person(person)?;
+    if !directory.locks_of(&state.catalog, person).contains(&lock) {
+        return None;
     }
+    let failure = SyncState::Failed {
+        status_info: status_info.to_owned(),
+    };
+    Some(record(state, &mut directory, person, lock, failure))
+}
+
+/// Test control: the next sync on `lock` (of `person`, when given) fails with `status_info`
+/// (e.g. `pin_conflict`, `timeout`) instead of whatever the lock would have said. `false`
+/// when the lock, or the person, does not exist.
+pub fn fail_next_sync(
+    state: &AppState,
+    lock: Uuid,
+    person: Option<Uuid>,
+    status_info: &str,
+) -> bool {
+    let mut directory = state.directory();
+    if state.catalog.lock(lock).is_none() || person.is_some_and(|p| directory.person(p).is_none()) {
+        return false;
+    }
+    directory.sync.fail_next(lock, person, status_info);
+    true
 }

@@ -1,8 +1,11 @@
-//! `GET /devices[/:id]` and `GET /devices/:id/access_person_accesses` (remotelock-api.md §3.4).
+//! `GET /devices[/:id]`, `DELETE /devices/:id` and `GET /devices/:id/access_person_accesses`
+//! (remotelock-api.md §3.4). A deregistered lock is gone from all three.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::accesses::access_resource;
 use crate::catalog::{Catalog, Lock};
@@ -10,6 +13,7 @@ use crate::directory::AccessibleType;
 use crate::envelope::{ApiBase, Collection, Resource, Single, resource_id, timestamp};
 use crate::errors::{ApiError, ApiResult};
 use crate::listing::{ListQuery, ListSpec};
+use crate::lock_state::{LockState, LockStates};
 use crate::state::AppState;
 
 const DEVICES: ListSpec = ListSpec {
@@ -27,10 +31,12 @@ pub async fn list(
     query: ListQuery,
 ) -> ApiResult<Json<Collection>> {
     let catalog = &state.catalog;
+    let locks = &state.directory().locks;
     let all = catalog
         .locks
         .iter()
-        .map(|l| lock_resource(catalog, l, &base))
+        .filter(|l| locks.get(l.id).is_some())
+        .map(|l| lock_resource(catalog, locks, l, &base))
         .collect();
     query.apply(&DEVICES, all).map(Json)
 }
@@ -40,10 +46,34 @@ pub async fn show(
     Path(id): Path<String>,
     base: ApiBase,
 ) -> ApiResult<Json<Single>> {
-    let lock = find_lock(&state.catalog, &id)?;
+    let locks = &state.directory().locks;
+    let lock = find_lock(&state.catalog, locks, &id)?;
     Ok(Json(Single {
-        data: lock_resource(&state.catalog, lock, &base),
+        data: lock_resource(&state.catalog, locks, lock, &base),
     }))
+}
+
+/// Deregisters the lock → 204 (documented); afterwards it is 404 everywhere.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if deregister(&state, resource_id(&id)?) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+/// The lock leaves the account, with the accesses granted on it; `false` for a lock the
+/// account does not have.
+pub fn deregister(state: &AppState, lock_id: Uuid) -> bool {
+    let mut directory = state.directory();
+    let removed = directory.locks.deregister(lock_id);
+    if removed {
+        directory.revoke_accesses_to_lock(lock_id);
+    }
+    removed
 }
 
 /// Who can open this lock: accesses granted on the lock itself or on its location.
@@ -53,8 +83,8 @@ pub async fn accesses(
     base: ApiBase,
     query: ListQuery,
 ) -> ApiResult<Json<Collection>> {
-    let lock = find_lock(&state.catalog, &id)?;
     let directory = state.directory();
+    let lock = find_lock(&state.catalog, &directory.locks, &id)?;
     let all = directory
         .accesses()
         .filter(|a| match a.accessible.kind {
@@ -65,7 +95,7 @@ pub async fn accesses(
             let person = directory.person(access.person_id)?;
             Some(access_resource(
                 &state.catalog,
-                &directory.sync,
+                &directory,
                 access,
                 person.person_type(),
                 &base,
@@ -75,26 +105,36 @@ pub async fn accesses(
     query.apply(&DEVICE_ACCESSES, all).map(Json)
 }
 
-fn find_lock<'a>(catalog: &'a Catalog, id: &str) -> ApiResult<&'a Lock> {
+/// A lock of the account: seeded, and not deregistered since.
+fn find_lock<'a>(catalog: &'a Catalog, states: &LockStates, id: &str) -> ApiResult<&'a Lock> {
+    let id = resource_id(id)?;
     catalog
-        .lock(resource_id(id)?)
+        .lock(id)
+        .filter(|_| states.get(id).is_some())
         .ok_or_else(ApiError::not_found)
 }
 
-fn lock_resource(catalog: &Catalog, lock: &Lock, base: &ApiBase) -> Resource {
+fn lock_resource(catalog: &Catalog, states: &LockStates, lock: &Lock, base: &ApiBase) -> Resource {
+    let LockState {
+        connected,
+        connected_at,
+        power_level,
+        bolt,
+        ..
+    } = states.get(lock.id).expect("every seeded lock has a state");
     let attributes = json!({
         "name": lock.name,
         "serial_number": lock.serial_number,
-        "state": "locked",
+        "state": bolt,
         "pending_state": null,
-        "connected": lock.connected,
-        "alive": lock.connected,
-        "connected_at": timestamp(lock.connected_at),
+        "connected": connected,
+        "alive": connected,
+        "connected_at": timestamp(*connected_at),
         "heartbeat_interval": 1200,
         "wake_wifi": "user_action",
-        "signal_quality": if lock.connected { 3 } else { 0 },
+        "signal_quality": if *connected { 3 } else { 0 },
         "power_source": lock.power_source,
-        "power_level": lock.power_level,
+        "power_level": power_level,
         "muted": false,
         "auto_lock": true,
         "auto_lock_timeout": 20,

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::catalog::Catalog;
 use crate::device_sync::SyncLedger;
 use crate::events::EventLog;
+use crate::lock_state::LockStates;
 
 /// Derived at read time from the window (remotelock-api.md §3.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -175,7 +176,7 @@ pub struct AccessSnapshot {
     pub accessible_id: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Directory {
     /// In creation order, including deleted persons.
     persons: Vec<AccessPerson>,
@@ -183,9 +184,22 @@ pub struct Directory {
     /// Whether each person's PIN reached each lock it was granted.
     pub sync: SyncLedger,
     pub events: EventLog,
+    /// Connections, batteries and bolts: syncs and events depend on them.
+    pub locks: LockStates,
 }
 
 impl Directory {
+    /// No persons yet; the locks as seeded.
+    pub fn new(catalog: &Catalog) -> Self {
+        Self {
+            persons: Vec::new(),
+            accesses: Vec::new(),
+            sync: SyncLedger::default(),
+            events: EventLog::default(),
+            locks: LockStates::seeded(catalog),
+        }
+    }
+
     /// Persons visible through the API, in creation order.
     pub fn persons(&self) -> impl Iterator<Item = &AccessPerson> {
         self.persons.iter().filter(|p| p.deleted_at.is_none())
@@ -295,6 +309,18 @@ impl Directory {
 
     pub fn add_access(&mut self, access: Access) {
         self.accesses.push(access);
+    }
+
+    /// Every access granted on the lock itself goes with it (inferred: a deregistered device
+    /// can open nothing).
+    pub fn revoke_accesses_to_lock(&mut self, lock_id: Uuid) {
+        self.accesses.retain(|a| {
+            a.accessible
+                != Accessible {
+                    kind: AccessibleType::Lock,
+                    id: lock_id,
+                }
+        });
     }
 
     pub fn revoke_access(&mut self, person_id: Uuid, access_id: Uuid) -> bool {

@@ -35,6 +35,9 @@ pub struct Resource {
     pub links: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
+    /// Times finer than the shown seconds, for sorting (the real API keeps them).
+    #[serde(skip)]
+    pub precise_times: Vec<(&'static str, DateTime<Utc>)>,
 }
 
 impl Resource {
@@ -51,6 +54,7 @@ impl Resource {
             attributes,
             links: Map::from_iter([("self".to_owned(), Value::String(self_link))]),
             meta: None,
+            precise_times: Vec::new(),
         }
     }
 
@@ -63,6 +67,19 @@ impl Resource {
     pub fn with_meta(mut self, meta: Value) -> Self {
         self.meta = Some(meta);
         self
+    }
+
+    /// Sorts on `attribute` by `at` rather than by the shown second.
+    pub fn sorted_by_time(mut self, attribute: &'static str, at: DateTime<Utc>) -> Self {
+        self.precise_times.push((attribute, at));
+        self
+    }
+
+    pub fn precise_time(&self, attribute: &str) -> Option<DateTime<Utc>> {
+        self.precise_times
+            .iter()
+            .find(|(name, _)| *name == attribute)
+            .map(|(_, at)| *at)
     }
 
     pub fn attribute(&self, name: &str) -> Option<&Value> {
@@ -95,6 +112,11 @@ pub struct PageMeta {
 pub struct ApiBase(String);
 
 impl ApiBase {
+    /// Links for what the simulator sends by itself (webhooks): its own address.
+    pub fn of_simulator(base_url: &url::Url) -> Self {
+        Self(base_url.as_str().trim_end_matches('/').to_owned())
+    }
+
     /// `path` starts with `/`, e.g. `/devices/<id>`.
     pub fn url(&self, path: impl Display) -> String {
         format!("{}{path}", self.0)
@@ -111,7 +133,7 @@ impl FromRequestParts<AppState> for ApiBase {
         let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok());
         Ok(Self(match host {
             Some(host) => format!("http://{host}"),
-            None => state.base_url.as_str().trim_end_matches('/').to_owned(),
+            None => return Ok(Self::of_simulator(&state.base_url)),
         }))
     }
 }
@@ -137,6 +159,21 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestBody {
 }
 
 impl RequestBody {
+    /// The `type` a polymorphic create needs: 422 when missing or not one `parse` knows.
+    pub fn required_type<T>(&self, parse: impl Fn(&str) -> Option<T>) -> ApiResult<T> {
+        let attributes = &self.attributes;
+        match self.kind.as_deref() {
+            Some(kind) => parse(kind).ok_or_else(|| {
+                ApiError::invalid(attributes, Some("type"), "is not included in the list")
+            }),
+            None => Err(ApiError::invalid(
+                attributes,
+                Some("type"),
+                "can't be blank",
+            )),
+        }
+    }
+
     fn from_root(mut root: Map<String, Value>) -> ApiResult<Self> {
         let kind = match root.remove("type") {
             None | Some(Value::Null) => None,

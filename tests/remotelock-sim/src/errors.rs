@@ -111,6 +111,45 @@ impl Violations {
         self.add(Some(attribute), message);
     }
 
+    /// A string attribute, trimmed. Absent, null or blank is `None` ("can't be blank" when
+    /// `required`); another JSON type is "is invalid".
+    pub fn text(
+        &mut self,
+        attributes: &Map<String, Value>,
+        name: &str,
+        required: bool,
+    ) -> Option<String> {
+        match attributes.get(name) {
+            Some(Value::String(value)) if !value.trim().is_empty() => Some(value.trim().to_owned()),
+            None | Some(Value::Null) | Some(Value::String(_)) => {
+                if required {
+                    self.on(name, "can't be blank");
+                }
+                None
+            }
+            Some(_) => {
+                self.on(name, "is invalid");
+                None
+            }
+        }
+    }
+
+    /// A required string attribute that must be one of `allowed` ("is not included in the
+    /// list").
+    pub fn one_of(
+        &mut self,
+        attributes: &Map<String, Value>,
+        name: &str,
+        allowed: &[&'static str],
+    ) -> Option<&'static str> {
+        let value = self.text(attributes, name, true)?;
+        let found = allowed.iter().copied().find(|a| *a == value);
+        if found.is_none() {
+            self.on(name, "is not included in the list");
+        }
+        found
+    }
+
     pub fn concerns(&self, attribute: &str) -> bool {
         self.0
             .iter()

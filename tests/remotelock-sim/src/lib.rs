@@ -18,7 +18,13 @@ mod errors;
 mod events;
 mod faults;
 mod json_writes;
+mod keypad;
 mod listing;
+mod lock_state;
+mod notification_records;
+mod notification_subscribers;
+mod notification_subscriptions;
+mod notifications;
 mod oauth;
 mod person_input;
 mod pin_conflicts;
@@ -30,23 +36,28 @@ mod state;
 mod tokens;
 mod version;
 mod wall_clock;
+mod webhooks;
 
 use std::io;
 use std::sync::Arc;
 
 use url::Url;
+use uuid::Uuid;
 
 pub use accounts::UnknownAccount;
 pub use axum::http::Method;
 pub use catalog::{Seed, SeedLocation, SeedLock};
 pub use config::{ConfigError, DEFAULT_BIN_LISTEN, SimConfig};
 pub use directory::{AccessSnapshot, GuestSnapshot, PersonStatus};
-pub use events::{EventKind, EventSnapshot};
+pub use events::{EventKind, EventPerson, EventSnapshot, EventSource, EventStatus};
 pub use faults::{Fault, FaultKind};
+pub use keypad::{DeniedPinEvents, KeypadAnswer};
+pub use lock_state::{Bolt, LockSnapshot};
 pub use pin_conflicts::{PinCheck, PinConflictError, PinUniqueness};
 pub use rate_limit::RateLimitWindow;
 pub use request_log::RequestRecord;
 pub use tokens::TokenPair;
+pub use webhooks::{AttemptOutcome, TlsRoute, WebhookAttempt};
 
 use state::SimState;
 
@@ -59,6 +70,7 @@ impl Simulator {
         let bound = sim_support::bind(config.listen).await?;
         let state = Arc::new(SimState::new(config, bound.base_url.clone()));
         let serving = bound.serve(router::build(state.clone()), state.shutdown.clone());
+        webhooks::start(&state);
         Ok(SimHandle { state, serving })
     }
 }
@@ -111,7 +123,25 @@ impl SimHandle {
             .to_string()
     }
 
-    /// Every event recorded so far (lock sync outcomes), oldest first.
+    /// Someone in RemoteLock's dashboard makes a deactivated guest active again. Panics for an
+    /// unknown person.
+    pub fn reactivate_guest(&self, person_id: &str) {
+        assert!(
+            access_persons::reactivate(&self.state, person_id_of(person_id)),
+            "no person {person_id}"
+        );
+    }
+
+    /// The lock leaves the account, as `DELETE /devices/:id` does. Panics unless it was there.
+    pub fn deregister_lock(&self, lock_id: &str) {
+        assert!(
+            devices::deregister(&self.state, seeded_lock_id(lock_id)),
+            "no lock {lock_id} in the account"
+        );
+    }
+
+    /// Every event recorded so far (syncs, keypad, health), in the order the service
+    /// recorded them.
     pub fn events(&self) -> Vec<EventSnapshot> {
         self.state.events()
     }
@@ -121,13 +151,78 @@ impl SimHandle {
     /// working there until a PIN change (or a new grant) syncs it again. Returns the event's
     /// id. Panics unless the person exists and reaches the seeded lock.
     pub fn report_sync_failure(&self, person_id: &str, lock_id: &str, status_info: &str) -> String {
-        let person = person_id
-            .parse()
-            .unwrap_or_else(|_| panic!("{person_id:?} is not a person id"));
+        device_sync::report_sync_failure(
+            &self.state,
+            person_id_of(person_id),
+            seeded_lock_id(lock_id),
+            status_info,
+        )
+        .unwrap_or_else(|| panic!("person {person_id} does not reach lock {lock_id}"))
+        .to_string()
+    }
+
+    /// The next time `lock_id` syncs a person (`person_id`, or anyone), it fails with
+    /// `status_info` (e.g. `pin_conflict`, `timeout`). Panics for an unknown person.
+    pub fn fail_next_sync(&self, lock_id: &str, person_id: Option<&str>, status_info: &str) {
+        let person = person_id.map(person_id_of);
+        assert!(
+            device_sync::fail_next_sync(&self.state, seeded_lock_id(lock_id), person, status_info),
+            "no person {person_id:?} or lock {lock_id}"
+        );
+    }
+
+    /// Someone types `pin` (digits) at the lock's keypad.
+    pub fn enter_pin(&self, lock_id: &str, pin: &str) -> KeypadAnswer {
+        keypad::enter_pin(&self.state, seeded_lock_id(lock_id), pin)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("seeded lock")
+    }
+
+    /// The lock goes offline (`false`) or comes back (`true`, uploading what it held and
+    /// syncing what waited). Returns the `connectivity` event's id, `None` if nothing changed.
+    pub fn set_connected(&self, lock_id: &str, connected: bool) -> Option<String> {
+        lock_state::set_connected(&self.state, seeded_lock_id(lock_id), connected)
+            .expect("seeded lock")
+            .map(|id| id.to_string())
+    }
+
+    /// The lock reports its battery at `level` percent (0–100). Returns the events published.
+    pub fn set_power_level(&self, lock_id: &str, level: u8) -> Vec<String> {
+        lock_state::set_power_level(&self.state, seeded_lock_id(lock_id), level.into())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("seeded lock")
+            .iter()
+            .map(Uuid::to_string)
+            .collect()
+    }
+
+    /// What `GET /devices` shows of the lock's connection, battery and bolt now.
+    pub fn lock_state(&self, lock_id: &str) -> LockSnapshot {
         self.state
-            .report_sync_failure(person, seeded_lock_id(lock_id), status_info)
-            .unwrap_or_else(|| panic!("person {person_id} does not reach lock {lock_id}"))
-            .to_string()
+            .directory()
+            .locks
+            .snapshot(seeded_lock_id(lock_id))
+            .expect("seeded lock")
+    }
+
+    /// An outage of webhook delivery: nothing is sent (not even retries) until
+    /// [`resume_webhooks`](Self::resume_webhooks).
+    pub fn pause_webhooks(&self) {
+        self.state.webhooks.pause();
+    }
+
+    pub fn resume_webhooks(&self) {
+        self.state.webhooks.resume();
+    }
+
+    /// From now on `https://host[:port]` webhooks go over plain HTTP to `route.to`.
+    pub fn add_webhook_route(&self, route: TlsRoute) {
+        self.state.webhooks.add_route(route);
+    }
+
+    /// Every webhook `POST` so far, in the order they ended.
+    pub fn webhook_attempts(&self) -> Vec<WebhookAttempt> {
+        self.state.webhooks.attempts()
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -178,8 +273,13 @@ impl SimHandle {
     }
 }
 
+fn person_id_of(raw: &str) -> Uuid {
+    raw.parse()
+        .unwrap_or_else(|_| panic!("{raw:?} is not a person id"))
+}
+
 /// Test-API lock ids are the seed's; anything else is a bug in the test.
-fn seeded_lock_id(raw: &str) -> uuid::Uuid {
+fn seeded_lock_id(raw: &str) -> Uuid {
     raw.parse()
         .unwrap_or_else(|_| panic!("{raw:?} is not a lock id of the seed"))
 }

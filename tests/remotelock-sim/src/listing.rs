@@ -57,8 +57,9 @@ impl SortKey {
 
     /// `created_at` is shown to the second, but the real API stores finer times: records
     /// created within one second still sort by creation, in the key's direction, so that
-    /// `sort=-created_at` really lists the newest first. Positions are creation order. The
-    /// same holds for events' `occurred_at` (recorded as they occur).
+    /// `sort=-created_at` really lists the newest first. Positions are creation order.
+    /// Resources that carry their precise times ([`Resource::sorted_by_time`], events) sort
+    /// by those first.
     fn created_at_tie(&self, a_position: usize, b_position: usize) -> Ordering {
         match self.attribute.as_str() {
             "created_at" | "occurred_at" if self.descending => b_position.cmp(&a_position),
@@ -68,7 +69,13 @@ impl SortKey {
     }
 
     fn compare(&self, a: &Resource, b: &Resource) -> Ordering {
-        let ordering = compare_values(a.attribute(&self.attribute), b.attribute(&self.attribute));
+        let ordering = match (
+            a.precise_time(&self.attribute),
+            b.precise_time(&self.attribute),
+        ) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => compare_values(a.attribute(&self.attribute), b.attribute(&self.attribute)),
+        };
         if self.descending {
             ordering.reverse()
         } else {

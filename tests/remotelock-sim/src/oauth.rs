@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{Form, FromRequest, Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +25,7 @@ const OUT_OF_BAND: &str = "urn:ietf:wg:oauth:2.0:oob";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/oauth/authorize", get(authorize))
+        .route("/oauth/authorize", get(consent).post(decide))
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
 }
@@ -91,46 +91,115 @@ struct AuthorizeParams {
     state: Option<String>,
 }
 
-/// Approves at once (there is no login page), for the account the test picked (the seeded one
-/// unless told otherwise): redirects with `code` and `state`.
-async fn authorize(
-    State(state): State<AppState>,
-    Query(params): Query<AuthorizeParams>,
-) -> Response {
+/// The consent form's answer: the authorize parameters again, and the button pressed.
+#[derive(Debug, Deserialize)]
+struct Decision {
+    #[serde(flatten)]
+    params: AuthorizeParams,
+    decision: String,
+}
+
+/// What is wrong with an authorize request, as the error page says it; `None`: it may go on.
+fn refusal(state: &AppState, params: &AuthorizeParams) -> Option<Response> {
     if params.client_id.as_deref() != Some(state.config.client_id.as_str()) {
-        return error_page("Client authentication failed due to unknown client.");
+        return Some(error_page(
+            "Client authentication failed due to unknown client.",
+        ));
     }
-    let Some(redirect_uri) = params.redirect_uri else {
-        return error_page("The redirect_uri parameter is missing.");
+    let Some(redirect_uri) = &params.redirect_uri else {
+        return Some(error_page("The redirect_uri parameter is missing."));
     };
-    if redirect_uri == OUT_OF_BAND {
-        if params.response_type.as_deref() != Some("code") {
-            return error_page("The response_type must be code.");
-        }
-        let code = state
+    if redirect_uri != OUT_OF_BAND && Url::parse(redirect_uri).is_err() {
+        return Some(error_page("The redirect_uri is not a valid URL."));
+    }
+    None
+}
+
+/// The page the user approves the application on (the user is signed in already: the
+/// simulator has one user), naming the account the token will act on — the seeded one unless
+/// the test picked another. Its form posts back here.
+async fn consent(State(state): State<AppState>, Query(params): Query<AuthorizeParams>) -> Response {
+    if let Some(page) = refusal(&state, &params) {
+        return page;
+    }
+    let account = state
+        .accounts
+        .get(state.accounts.approving())
+        .map(|account| account.name)
+        .unwrap_or_default();
+    let hidden = |name: &str, value: &Option<String>| {
+        value.as_ref().map_or_else(String::new, |value| {
+            format!(
+                r#"<input type="hidden" name="{name}" value="{}">"#,
+                escape(value)
+            )
+        })
+    };
+    let fields = [
+        hidden("client_id", &params.client_id),
+        hidden("response_type", &params.response_type),
+        hidden("redirect_uri", &params.redirect_uri),
+        hidden("state", &params.state),
+    ]
+    .concat();
+    let page = format!(
+        r#"<!doctype html><html lang="en"><title>Authorize application</title><main>
+<h1>Authorize {client} to use your account?</h1>
+<p>This application will be able to manage the locks, access users and guests of
+<strong id="account">{account}</strong>.</p>
+<form method="post" action="/oauth/authorize">{fields}
+<button type="submit" name="decision" value="approve" id="approve">Authorize</button>
+<button type="submit" name="decision" value="deny" id="deny">Deny</button>
+</form></main></html>"#,
+        client = escape(&state.config.client_id),
+        account = escape(&account),
+    );
+    ([(CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// The user's answer: a code for the account the page named, or `access_denied`; redirected
+/// with `state`, or rendered as JSON for the out-of-band redirect.
+async fn decide(State(state): State<AppState>, Form(answer): Form<Decision>) -> Response {
+    let params = answer.params;
+    if let Some(page) = refusal(&state, &params) {
+        return page;
+    }
+    let redirect_uri = params.redirect_uri.expect("checked by refusal");
+    let outcome = match (answer.decision.as_str(), params.response_type.as_deref()) {
+        ("approve", Some("code")) => Ok(state
             .tokens
-            .issue_code(&redirect_uri, state.accounts.approving());
-        return Json(json!({ "code": code, "state": params.state.unwrap_or_default() }))
-            .into_response();
-    }
-    let Ok(mut target) = Url::parse(&redirect_uri) else {
-        return error_page("The redirect_uri is not a valid URL.");
+            .issue_code(&redirect_uri, state.accounts.approving())),
+        ("approve", _) => Err("unsupported_response_type"),
+        _ => Err("access_denied"),
     };
+    let client_state = params.state.unwrap_or_default();
+    if redirect_uri == OUT_OF_BAND {
+        return match outcome {
+            Ok(code) => Json(json!({ "code": code, "state": client_state })).into_response(),
+            Err(error) => error_page(&format!("The authorization failed: {error}.")),
+        };
+    }
+    let mut target = Url::parse(&redirect_uri).expect("checked by refusal");
     {
         let mut query = target.query_pairs_mut();
-        if params.response_type.as_deref() == Some("code") {
-            let code = state
-                .tokens
-                .issue_code(&redirect_uri, state.accounts.approving());
-            query.append_pair("code", &code);
-        } else {
-            query.append_pair("error", "unsupported_response_type");
-        }
-        if let Some(client_state) = &params.state {
-            query.append_pair("state", client_state);
+        match &outcome {
+            Ok(code) => query.append_pair("code", code),
+            Err(error) => query.append_pair("error", error),
+        };
+        if !client_state.is_empty() {
+            query.append_pair("state", &client_state);
         }
     }
     (StatusCode::FOUND, [(LOCATION, target.to_string())]).into_response()
+}
+
+/// Text for an HTML attribute or element.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn error_page(message: &str) -> Response {

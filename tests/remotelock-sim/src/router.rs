@@ -10,6 +10,10 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, put};
 
 use crate::errors::ApiError;
+use crate::notification_records::{delete, list, show};
+use crate::notification_subscribers::{self as subscribers, Subscriber};
+use crate::notification_subscriptions::{self as subscriptions, Subscription};
+use crate::notifications::Notification;
 use crate::state::AppState;
 use crate::{
     access_persons, accesses, account, accounts, auth, control, devices, events, faults,
@@ -23,7 +27,7 @@ pub fn build(state: AppState) -> Router {
         .route("/locations", get(account::locations))
         .route("/locations/{id}", get(account::location))
         .route("/devices", get(devices::list))
-        .route("/devices/{id}", get(devices::show))
+        .route("/devices/{id}", get(devices::show).delete(devices::delete))
         .route(
             "/devices/{id}/access_person_accesses",
             get(devices::accesses),
@@ -54,6 +58,28 @@ pub fn build(state: AppState) -> Router {
         )
         .route("/events", get(events::list))
         .route("/events/{id}", get(events::show))
+        .route(
+            "/notification_subscribers",
+            get(list::<Subscriber>).post(subscribers::create),
+        )
+        .route(
+            "/notification_subscribers/{id}",
+            get(show::<Subscriber>)
+                .put(subscribers::update)
+                .delete(delete::<Subscriber>),
+        )
+        .route(
+            "/notification_subscriptions",
+            get(list::<Subscription>).post(subscriptions::create),
+        )
+        .route(
+            "/notification_subscriptions/{id}",
+            get(show::<Subscription>)
+                .put(subscriptions::update)
+                .delete(delete::<Subscription>),
+        )
+        .route("/notifications", get(list::<Notification>))
+        .route("/notifications/{id}", get(show::<Notification>))
         .fallback(async || ApiError::not_found())
         .method_not_allowed_fallback(async || {
             ApiError::general(

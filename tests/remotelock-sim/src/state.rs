@@ -15,11 +15,13 @@ use crate::directory::{
     PersonKind,
 };
 use crate::faults::FaultQueue;
+use crate::notification_records::NotificationBook;
 use crate::pin_conflicts::PinRefusals;
 use crate::pins::PinPolicy;
 use crate::rate_limit::RateLimiter;
 use crate::request_log::RequestLog;
 use crate::tokens::Tokens;
+use crate::webhooks::Webhooks;
 
 pub type AppState = Arc<SimState>;
 
@@ -33,6 +35,9 @@ pub struct SimState {
     pub pins: PinPolicy,
     pub pin_refusals: PinRefusals,
     directory: Mutex<Directory>,
+    /// Taken after the directory when both are needed.
+    notifications: Mutex<NotificationBook>,
+    pub webhooks: Webhooks,
     pub tokens: Tokens,
     pub rate_limiter: RateLimiter,
     pub faults: FaultQueue,
@@ -47,15 +52,17 @@ impl SimState {
         Self {
             base_url,
             accounts: Accounts::new(catalog.account.clone()),
-            catalog,
             pins: PinPolicy::new(config.pin_digits.clone(), config.reject_guessable_pins),
             pin_refusals: PinRefusals::default(),
-            directory: Mutex::default(),
+            directory: Mutex::new(Directory::new(&catalog)),
+            notifications: Mutex::default(),
+            webhooks: Webhooks::new(config.webhook_tls_routes.clone(), config.webhook_timeout),
             tokens: Tokens::new(config.access_token_ttl),
             rate_limiter: RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_window),
             faults: FaultQueue::default(),
             requests: RequestLog::default(),
             shutdown: CancellationToken::new(),
+            catalog,
             config,
         }
     }
@@ -63,6 +70,11 @@ impl SimState {
     /// Held for the whole of a handler's check-then-write, which keeps PINs unique.
     pub fn directory(&self) -> MutexGuard<'_, Directory> {
         self.directory.lock().expect("directory poisoned")
+    }
+
+    /// Subscribers, subscriptions and the notifications delivered.
+    pub fn notifications(&self) -> MutexGuard<'_, NotificationBook> {
+        self.notifications.lock().expect("notifications poisoned")
     }
 
     /// Wall-clock "now" in the zone that decides guest status.

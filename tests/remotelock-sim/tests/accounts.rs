@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Api, body, guest_attributes};
+use common::{Api, body, consent, guest_attributes};
 use remotelock_sim::{PersonStatus, SimConfig, SimHandle, Simulator};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -18,17 +18,12 @@ const CLIENT: [(&str, &str); 2] = [
 /// authorize page picks now.
 async fn authorize(sim: &SimHandle) -> Value {
     let http = reqwest::Client::new();
-    let url = |path: &str| sim.base_url().join(path).unwrap();
-    let approval = http
-        .get(url("oauth/authorize"))
-        .query(&[
-            ("client_id", "lockbridge-dev"),
-            ("response_type", "code"),
-            ("redirect_uri", OUT_OF_BAND),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let params = [
+        ("client_id", "lockbridge-dev"),
+        ("response_type", "code"),
+        ("redirect_uri", OUT_OF_BAND),
+    ];
+    let approval = consent(&http, sim, &params, "approve").await;
     let code = body(approval).await["code"].as_str().unwrap().to_owned();
     token_grant(
         sim,

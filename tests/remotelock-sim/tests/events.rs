@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, body};
-use remotelock_sim::{EventKind, PinUniqueness, SimConfig};
+use common::{Api, body, id};
+use remotelock_sim::{EventKind, EventStatus, PinUniqueness, SimConfig};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
@@ -22,22 +22,10 @@ fn at_sync() -> SimConfig {
 }
 
 impl Api {
-    async fn grant_lock(&self, guest: &Value, lock_id: &str) -> Response {
-        let path = format!("/access_persons/{}/accesses", id(guest));
-        let grant = json!({"attributes": {"accessible_type": "lock", "accessible_id": lock_id}});
-        self.send_json(Method::POST, &path, grant).await
-    }
-
     async fn set_pin(&self, guest: &Value, pin: &str) -> Response {
         let path = format!("/access_persons/{}", id(guest));
         self.send_json(Method::PUT, &path, json!({"attributes": {"pin": pin}}))
             .await
-    }
-
-    async fn events(&self, query: &str) -> Value {
-        let response = self.get(&format!("/events{query}")).await;
-        assert_eq!(response.status(), 200, "GET /events{query}");
-        body(response).await
     }
 
     fn live_names(&self, lock_id: &str) -> Vec<String> {
@@ -47,10 +35,6 @@ impl Api {
             .map(|g| g.name)
             .collect()
     }
-}
-
-fn id(resource: &Value) -> &str {
-    resource["id"].as_str().unwrap()
 }
 
 fn types(page: &Value) -> Vec<&str> {
@@ -99,7 +83,7 @@ async fn a_second_guest_with_the_same_pin_fails_to_sync_until_its_pin_changes() 
     let events = api.sim.events();
     let outcomes: Vec<(&str, EventKind, Option<&str>)> = events
         .iter()
-        .map(|e| (e.person_name.as_str(), e.kind, e.status_info.as_deref()))
+        .map(|e| (e.person_name(), e.kind, e.status_info.as_deref()))
         .collect();
     assert_eq!(
         outcomes,
@@ -114,8 +98,9 @@ async fn a_second_guest_with_the_same_pin_fails_to_sync_until_its_pin_changes() 
         ]
     );
     assert_eq!(events[1].lock_id, *room);
-    assert_eq!(events[1].person_id, id(&second));
-    assert_eq!(events[1].status, "failed");
+    let person = events[1].person.as_ref().unwrap();
+    assert_eq!(person.id.to_string(), id(&second));
+    assert_eq!(events[1].status, EventStatus::Failed);
     assert_eq!(api.live_names(room), ["First"]);
     assert_eq!(api.live_names(other_room), ["Elsewhere"]);
 
@@ -133,7 +118,7 @@ async fn a_second_guest_with_the_same_pin_fails_to_sync_until_its_pin_changes() 
     assert_eq!(changed.status(), 200);
     let last = api.sim.events().pop().unwrap();
     assert_eq!(
-        (last.kind, last.person_name.as_str(), last.lock_id.as_str()),
+        (last.kind, last.person_name(), last.lock_id.as_str()),
         (EventKind::AccessPersonSynced, "Second", room.as_str())
     );
     assert_eq!(api.live_names(room), ["First", "Second"]);
@@ -149,7 +134,7 @@ async fn a_second_guest_with_the_same_pin_fails_to_sync_until_its_pin_changes() 
     assert_eq!(api.set_pin(&first, "6093").await.status(), 200);
     let last = api.sim.events().pop().unwrap();
     assert_eq!(
-        (last.kind, last.person_name.as_str()),
+        (last.kind, last.person_name()),
         (EventKind::AccessPersonSyncFailed, "First")
     );
     assert_eq!(api.live_names(room), ["Second"]);
@@ -181,12 +166,18 @@ async fn clashes_show_through_locations_and_only_against_pins_on_the_lock() {
     let third = api.guest("Third", "5190").await;
     assert_eq!(api.grant_lock(&third, room).await.status(), 201);
     let events = api.sim.events();
-    let last: Vec<(&str, &str)> = events
+    let last: Vec<(&str, EventStatus)> = events
         .iter()
         .skip(3)
-        .map(|e| (e.person_name.as_str(), e.status.as_str()))
+        .map(|e| (e.person_name(), e.status))
         .collect();
-    assert_eq!(last, [("Late", "failed"), ("Third", "succeeded")]);
+    assert_eq!(
+        last,
+        [
+            ("Late", EventStatus::Failed),
+            ("Third", EventStatus::Succeeded)
+        ]
+    );
     assert_eq!(api.live_names(room), ["Third"]);
 
     // The offline lock never wakes up: pending, no event, still counted as reaching it.
@@ -362,7 +353,7 @@ async fn a_sync_delay_leaves_grants_pending_until_the_lock_syncs() {
         .sim
         .events()
         .into_iter()
-        .map(|e| (e.person_name, e.kind))
+        .map(|e| (e.person_name().to_owned(), e.kind))
         .collect();
     assert_eq!(
         outcomes,

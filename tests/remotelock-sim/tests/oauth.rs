@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{ACCEPT_V1, body};
+use common::{ACCEPT_V1, body, consent};
 use remotelock_sim::{Fault, FaultKind, SimConfig, Simulator};
 use reqwest::redirect::Policy;
 use serde_json::Value;
@@ -33,17 +33,13 @@ impl OAuth {
     }
 
     async fn authorize(&self, redirect_uri: &str) -> reqwest::Response {
-        self.http
-            .get(self.url("oauth/authorize"))
-            .query(&[
-                ("client_id", ID),
-                ("response_type", "code"),
-                ("redirect_uri", redirect_uri),
-                ("state", "xyz-123"),
-            ])
-            .send()
-            .await
-            .unwrap()
+        let params = [
+            ("client_id", ID),
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri),
+            ("state", "xyz-123"),
+        ];
+        consent(&self.http, &self.sim, &params, "approve").await
     }
 
     async fn code(&self) -> String {
@@ -312,4 +308,62 @@ async fn refresh_whose_answer_is_lost_still_rotates() {
     let response = oauth.token(&form).await;
     assert_eq!(response.status(), 400);
     assert_eq!(body(response).await["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn the_authorize_page_names_the_account_and_a_denial_says_so_with_the_state() {
+    let oauth = OAuth::start().await;
+    let page = oauth
+        .http
+        .get(oauth.url("oauth/authorize"))
+        .query(&[
+            ("client_id", ID),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("state", "<b>\"x\"</b>"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    // The account the token will act on: the seeded one, unless a test picks another.
+    assert!(
+        page.contains(r#"<strong id="account">Riverside Public Library</strong>"#),
+        "{page}"
+    );
+    // What the client sent comes back escaped, never as markup.
+    assert!(page.contains("&lt;b&gt;&quot;x&quot;&lt;/b&gt;"), "{page}");
+
+    let params = [
+        ("client_id", ID),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("state", "xyz-123"),
+    ];
+    let denied = consent(&oauth.http, &oauth.sim, &params, "deny").await;
+    assert_eq!(denied.status(), 302);
+    let location = Url::parse(denied.headers()["location"].to_str().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = location.query_pairs().into_owned().collect();
+    assert_eq!(
+        pairs,
+        [
+            ("error".to_owned(), "access_denied".to_owned()),
+            ("state".to_owned(), "xyz-123".to_owned())
+        ]
+    );
+    // An approval posted for another client is refused like the page itself.
+    let forged = oauth
+        .http
+        .post(oauth.url("oauth/authorize"))
+        .form(&[
+            ("client_id", "someone-else"),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
 }

@@ -15,14 +15,17 @@ use lapin::{
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
     },
-    types::FieldTable,
+    types::{AMQPValue, FieldTable},
 };
 use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use super::{Broker, BrokerError, reconnect_delays, topology::WorkQueue};
-use lockbridge_domain::events::Envelope;
+use super::{
+    Broker, BrokerError, publish::TRACEPARENT_HEADER, reconnect_delays, topology::WorkQueue,
+};
+use lockbridge_domain::{TraceParent, events::Envelope};
 
 use crate::telemetry::error_chain;
 
@@ -192,6 +195,7 @@ impl<H: Handler> Consumer<H> {
                 next = deliveries.next() => match next {
                     Some(delivery) => {
                         let delivery = delivery?;
+                        metrics::counter!("lockbridge_deliveries_consumed_total", "queue" => self.queue.name).increment(1);
                         ready.extend(lanes.admit(self.handler.lane(&delivery), delivery));
                     }
                     None => break Err(ConsumeError::CancelledByBroker),
@@ -224,6 +228,7 @@ impl<H: Handler> Consumer<H> {
                             if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
                                 return (keys, Err(error));
                             }
+                            settled(queue, "acked");
                         }
                         return (keys, Ok(()));
                     }
@@ -247,7 +252,7 @@ impl<H: Handler> Consumer<H> {
 /// queue's delivery limit, and an outage must not dead-letter accepted work.
 async fn settle<H: Handler>(
     handler: &H,
-    queue: &str,
+    queue: &'static str,
     delivery: Delivery,
     shutdown: &CancellationToken,
 ) -> Result<(), lapin::Error> {
@@ -256,21 +261,41 @@ async fn settle<H: Handler>(
         .message_id()
         .as_ref()
         .map(ToString::to_string);
+    // Every line handling it logs carries the booking and the correlation id of its event.
+    let span = tracing::info_span!(
+        "delivery",
+        queue,
+        booking_id = booking_of(&delivery).as_deref(),
+        correlation_id = delivery
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|id| id.as_str()),
+        trace_id = traceparent_of(&delivery).map(|t| t.trace_id()),
+    );
     let mut delays = reconnect_delays();
     let settled = loop {
-        match handler.handle(&delivery).await {
-            Ok(()) => break delivery.ack(BasicAckOptions::default()).await,
+        match handler.handle(&delivery).instrument(span.clone()).await {
+            Ok(()) => {
+                settled(queue, "acked");
+                break delivery.ack(BasicAckOptions::default()).await;
+            }
             Err(HandlerError::Poison(reason)) => {
                 tracing::error!(queue, ?message_id, %reason, "dead-lettering message");
+                dead_lettered(queue);
+                settled(queue, "rejected");
                 break delivery.reject(BasicRejectOptions { requeue: false }).await;
             }
             Err(error @ HandlerError::Retry(_)) => {
+                metrics::counter!("lockbridge_deliveries_retried_total", "queue" => queue)
+                    .increment(1);
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(queue, ?message_id, error = %error_chain(&error), ?delay, "handling failed; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     // Stopping: give the delivery back for another consumer (one requeue).
                     () = shutdown.cancelled() => {
+                        settled(queue, "requeued");
                         let requeue = BasicNackOptions { requeue: true, ..Default::default() };
                         break delivery.nack(requeue).await;
                     }
@@ -279,6 +304,19 @@ async fn settle<H: Handler>(
         }
     };
     settled.map(drop)
+}
+
+/// Counts a delivery of `queue` sent to its dead-letter queue, by the broker (rejected) or by
+/// the service with the reason in a header.
+pub(crate) fn dead_lettered(queue: &'static str) {
+    metrics::counter!("lockbridge_deliveries_dead_lettered_total", "queue" => queue).increment(1);
+}
+
+/// Counts how a delivery left this consumer: `acked`, `rejected` (dead-lettered by the
+/// broker) or `requeued`.
+fn settled(queue: &'static str, outcome: &'static str) {
+    metrics::counter!("lockbridge_deliveries_settled_total", "queue" => queue, "outcome" => outcome)
+        .increment(1);
 }
 
 /// The booking a delivery is about: every event names one in `data.booking_id`. A delivery
@@ -295,6 +333,16 @@ fn booking_of(delivery: &Delivery) -> Option<String> {
     serde_json::from_slice::<Keyed>(&delivery.data)
         .ok()
         .map(|keyed| keyed.data.booking_id)
+}
+
+/// The W3C trace context the publisher sent in the `traceparent` header; a malformed one is
+/// ignored, as the specification asks.
+pub fn traceparent_of(delivery: &Delivery) -> Option<TraceParent> {
+    let headers = delivery.properties.headers().as_ref()?;
+    match headers.inner().get(TRACEPARENT_HEADER)? {
+        AMQPValue::LongString(value) => TraceParent::parse(&value.to_string()).ok(),
+        _ => None,
+    }
 }
 
 /// The bookings being handled, each with the deliveries waiting behind the running one.

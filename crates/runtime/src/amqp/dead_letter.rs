@@ -6,7 +6,7 @@
 use lapin::{
     BasicProperties,
     message::Delivery,
-    types::{AMQPValue, ShortString},
+    types::{AMQPValue, FieldTable, ShortString},
 };
 use tokio::sync::Mutex;
 
@@ -23,6 +23,17 @@ pub const ROUTING_KEY_HEADER: &str = "x-lockbridge-routing-key";
 /// The publisher's `user_id`, moved to a header: RabbitMQ checks the property against the user
 /// of the connection that publishes, which is now this consumer's.
 pub const USER_ID_HEADER: &str = "x-lockbridge-user-id";
+/// When it was dead-lettered (an AMQP timestamp, seconds), as RabbitMQ's `x-death` says `time`.
+pub const DEAD_LETTERED_AT_HEADER: &str = "x-lockbridge-dead-lettered-at";
+
+/// Every header a dead letter gains here, which a replay removes again.
+pub const HEADERS: [&str; 5] = [
+    ERROR_HEADER,
+    EXCHANGE_HEADER,
+    ROUTING_KEY_HEADER,
+    USER_ID_HEADER,
+    DEAD_LETTERED_AT_HEADER,
+];
 
 /// The dead-letter queue of one work queue, published to through a confirm-mode channel.
 pub struct DeadLetters {
@@ -51,16 +62,16 @@ impl DeadLetters {
             .lock()
             .await
             .publish_with(route, &delivery.data, properties)
-            .await
+            .await?;
+        super::consume::dead_lettered(self.queue.name);
+        Ok(())
     }
 }
 
 /// Sets one text property.
 type WithText = fn(BasicProperties, ShortString) -> BasicProperties;
 
-/// The original's properties and headers, plus the reason and the original route. Not copied:
-/// `user_id` (moved to a header, see [`USER_ID_HEADER`]) and `expiration` (a dead letter waits
-/// for ops, however short-lived the original); always persistent.
+/// The original's properties and headers, plus the reason, the original route and the time.
 fn dead_letter_properties(delivery: &Delivery, reason: &str) -> BasicProperties {
     let original = &delivery.properties;
     let mut headers = original.headers().clone().unwrap_or_default();
@@ -73,6 +84,17 @@ fn dead_letter_properties(delivery: &Delivery, reason: &str) -> BasicProperties 
     if let Some(user_id) = original.user_id() {
         add(USER_ID_HEADER, user_id.as_str());
     }
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+    headers.insert(DEAD_LETTERED_AT_HEADER.into(), AMQPValue::Timestamp(now));
+    carried_properties(original, headers)
+}
+
+/// What a message keeps when it is published again by someone else (to a dead-letter queue,
+/// back to its queue, or replayed): `headers`, and the original's properties but `user_id`
+/// (RabbitMQ checks it against the user that publishes, see [`USER_ID_HEADER`]) and
+/// `expiration` (a dead letter waits for ops, however short-lived the original); always
+/// persistent.
+pub fn carried_properties(original: &BasicProperties, headers: FieldTable) -> BasicProperties {
     let mut properties = BasicProperties::default()
         .with_headers(headers)
         .with_delivery_mode(2);

@@ -7,9 +7,9 @@ pub mod dead_letter;
 mod publish;
 pub mod topology;
 
-pub use consume::{Consumer, Handler, HandlerError, decode_envelope, event_type};
+pub use consume::{Consumer, Handler, HandlerError, decode_envelope, event_type, traceparent_of};
 pub use lapin::message::Delivery;
-pub use publish::{OutgoingMessage, PublishError, Publisher, Route};
+pub use publish::{OutgoingMessage, PublishError, Publisher, Route, TRACEPARENT_HEADER};
 
 use std::{
     sync::{
@@ -20,7 +20,9 @@ use std::{
 };
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::{
+    Channel, Connection, ConnectionProperties, options::QueueDeclareOptions, types::FieldTable,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
@@ -34,6 +36,14 @@ pub enum BrokerError {
     Channel(#[source] lapin::Error),
     #[error("cannot declare the RabbitMQ topology")]
     Topology(#[source] lapin::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CountError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("RabbitMQ does not say how many messages queue {0} holds (does it exist?)")]
+    Declare(String, #[source] lapin::Error),
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,6 +104,25 @@ impl Broker {
             .map_err(BrokerError::Channel)?;
         *slot = Some(connection);
         Ok(channel)
+    }
+
+    /// How many messages `queue` holds ready, by a passive declare: any user that may read
+    /// the queue may ask, no management API needed. A passive declare that finds no queue
+    /// closes its channel, so each count has a channel of its own.
+    pub async fn message_count(&self, queue: &str) -> Result<u32, CountError> {
+        let channel = self.channel().await?;
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|error| CountError::Declare(queue.to_owned(), error))?;
+        Ok(declared.message_count())
     }
 
     pub fn is_connected(&self) -> bool {

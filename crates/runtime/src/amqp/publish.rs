@@ -2,8 +2,10 @@
 //! broker acknowledged it AND routed it to at least one queue.
 
 use lapin::{
-    BasicProperties, Channel, PublisherConfirm, options::BasicPublishOptions,
+    BasicProperties, Channel, PublisherConfirm,
+    options::BasicPublishOptions,
     options::ConfirmSelectOptions,
+    types::{AMQPValue, FieldTable},
 };
 use uuid::Uuid;
 
@@ -34,6 +36,9 @@ pub enum PublishError {
     },
 }
 
+/// W3C Trace Context over AMQP: the header carrying the trace an event belongs to.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
 const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct OutgoingMessage<'a> {
@@ -41,6 +46,8 @@ pub struct OutgoingMessage<'a> {
     pub routing_key: &'a str,
     pub event_id: Uuid,
     pub correlation_id: Uuid,
+    /// The W3C trace context, sent in the `traceparent` header when there is one.
+    pub traceparent: Option<&'a str>,
     pub payload: &'a [u8],
 }
 
@@ -110,6 +117,17 @@ impl Publisher {
                 .with_message_id(message.event_id.to_string().into())
                 .with_correlation_id(message.correlation_id.to_string().into())
                 .with_type(message.routing_key.into());
+            let properties = match message.traceparent {
+                Some(traceparent) => {
+                    let mut headers = FieldTable::default();
+                    headers.insert(
+                        TRACEPARENT_HEADER.into(),
+                        AMQPValue::LongString(traceparent.into()),
+                    );
+                    properties.with_headers(headers)
+                }
+                None => properties,
+            };
             let confirm = self
                 .send(message.route(), message.payload, properties)
                 .await;

@@ -100,6 +100,37 @@ impl Api {
         body(response).await
     }
 
+    /// Grants `person` (a `data` object) the lock.
+    pub async fn grant_lock(&self, person: &Value, lock_id: &str) -> Response {
+        let path = format!("/access_persons/{}/accesses", id(person));
+        let grant = json!({"attributes": {"accessible_type": "lock", "accessible_id": lock_id}});
+        self.send_json(Method::POST, &path, grant).await
+    }
+
+    /// `GET /events{query}`, which must succeed.
+    pub async fn events(&self, query: &str) -> Value {
+        let response = self.get(&format!("/events{query}")).await;
+        assert_eq!(response.status(), 200, "GET /events{query}");
+        body(response).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A `POST`/`PUT /_sim/...` control with a JSON body.
+    pub async fn control(&self, method: Method, path: &str, body: Value) -> Response {
+        self.http
+            .request(method, self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Creates a guest that must succeed; returns its `data` object.
     pub async fn guest(&self, name: &str, pin: &str) -> Value {
         let response = self.create_guest(guest_attributes(name, pin)).await;
@@ -119,6 +150,10 @@ pub fn guest_attributes(name: &str, pin: &str) -> Value {
     })
 }
 
+pub fn id(resource: &Value) -> &str {
+    resource["id"].as_str().unwrap()
+}
+
 pub async fn body(response: Response) -> Value {
     response.json().await.expect("JSON body")
 }
@@ -132,4 +167,26 @@ pub fn header(response: &Response, name: &str) -> i64 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+/// Answers RemoteLock's authorize page as its user would: opens it with `params` (it must show
+/// the consent form), then presses `decision` (`approve` or `deny`), which posts the same
+/// parameters back. Answers the reply to that press (a redirect, or the out-of-band JSON).
+pub async fn consent(
+    http: &reqwest::Client,
+    sim: &SimHandle,
+    params: &[(&str, &str)],
+    decision: &str,
+) -> Response {
+    let url = sim.base_url().join("oauth/authorize").unwrap();
+    let page = http.get(url.clone()).query(params).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(r#"<form method="post" action="/oauth/authorize">"#),
+        "{page}"
+    );
+    let mut form = params.to_vec();
+    form.push(("decision", decision));
+    http.post(url).form(&form).send().await.unwrap()
 }
