@@ -26,6 +26,12 @@ use crate::{
 /// Refresh this long before the access token expires, so no request carries a token that
 /// dies on the way.
 const REFRESH_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
+/// A token read from the database is used again for this long without reading it anew: under
+/// load every RemoteLock request read the row, two statements per PIN. A token another process
+/// replaced meanwhile costs at most one 401, answered by [`TokenManager::refresh_after_rejection`];
+/// an authorization removed in the admin stops this process's requests this much later, while
+/// no space is linked any more (removal waits for the last link to go).
+const REUSE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct TokenManager {
@@ -38,6 +44,21 @@ struct Inner {
     oauth: OAuthClient,
     /// Held for a whole refresh, so this process asks the database for the row lock once.
     refreshing: Mutex<()>,
+    /// The token last read or refreshed here, with when it was read and when it expires.
+    recent: std::sync::Mutex<Option<Recent>>,
+}
+
+#[derive(Clone)]
+struct Recent {
+    token: SecretString,
+    read_at: std::time::Instant,
+    expires_at: DateTime<Utc>,
+}
+
+impl Recent {
+    fn usable(&self) -> bool {
+        self.read_at.elapsed() < REUSE_FOR && self.expires_at - REFRESH_AHEAD > Utc::now()
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -74,6 +95,7 @@ impl TokenManager {
                 cipher,
                 oauth,
                 refreshing: Mutex::new(()),
+                recent: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -118,6 +140,7 @@ impl TokenManager {
             .execute(db)
             .await
             .map_err(RemoteLockError::Storage)?;
+        self.forget();
         Ok(())
     }
 
@@ -131,6 +154,16 @@ impl TokenManager {
             .execute(&self.inner.pool)
             .await
             .map_err(RemoteLockError::Storage)?;
+        Ok(())
+    }
+
+    /// Deletes the stored authorization (the admin's *Remove Authorization*); this process
+    /// stops using its token at once, others within [`REUSE_FOR`].
+    pub async fn remove(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM remotelock_authorization")
+            .execute(&self.inner.pool)
+            .await?;
+        self.forget();
         Ok(())
     }
 
@@ -149,11 +182,16 @@ impl TokenManager {
 
     /// A usable access token, refreshed first when it is about to expire.
     pub async fn access_token(&self) -> Result<SecretString, RemoteLockError> {
+        if let Some(recent) = self.recent().filter(Recent::usable) {
+            return Ok(recent.token);
+        }
         let mut db = self.connection().await?;
         let stored = load(&mut db, SELECT_TOKENS).await?;
         drop(db);
         if !stored.expires_soon() {
-            return self.decrypt(&stored.access_token_enc);
+            let token = self.decrypt(&stored.access_token_enc)?;
+            self.remember(&token, stored.access_expires_at);
+            return Ok(token);
         }
         match self.refresh(RefreshReason::ExpiresSoon).await {
             // The token still has a few minutes: better used than a failed call.
@@ -174,7 +212,25 @@ impl TokenManager {
         &self,
         rejected: &SecretString,
     ) -> Result<SecretString, RemoteLockError> {
+        self.forget();
         self.refresh(RefreshReason::Rejected(rejected)).await
+    }
+
+    fn recent(&self) -> Option<Recent> {
+        self.inner.recent.lock().expect("never poisoned").clone()
+    }
+
+    fn remember(&self, token: &SecretString, expires_at: DateTime<Utc>) {
+        *self.inner.recent.lock().expect("never poisoned") = Some(Recent {
+            token: token.clone(),
+            read_at: std::time::Instant::now(),
+            expires_at,
+        });
+    }
+
+    /// The next request reads the stored token again.
+    fn forget(&self) {
+        *self.inner.recent.lock().expect("never poisoned") = None;
     }
 
     async fn refresh(&self, reason: RefreshReason<'_>) -> Result<SecretString, RemoteLockError> {
@@ -195,6 +251,7 @@ impl TokenManager {
         };
         if !still_needed {
             // Refreshed by someone else meanwhile; dropping `tx` releases the row.
+            self.remember(&access_token, stored.access_expires_at);
             return Ok(access_token);
         }
         let refresh_token = self.decrypt(stored.refresh_token_enc.as_deref().ok_or(
@@ -229,6 +286,7 @@ impl TokenManager {
             .map_err(RemoteLockError::Storage)?;
         }
         tracing::info!(expires_at = %tokens.expires_at, "RemoteLock access token refreshed");
+        self.remember(&tokens.access_token, tokens.expires_at);
         Ok(tokens.access_token)
     }
 

@@ -222,7 +222,6 @@ impl RetryPolicy {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct ClaimedRow {
     id: i64,
     job_key: String,
@@ -231,6 +230,37 @@ struct ClaimedRow {
     version: i32,
     /// Fences this claim: renewing and finishing only work while the job is still ours.
     lease_token: uuid::Uuid,
+}
+
+/// What one claim took, and when the next job not taken is due.
+struct Claimed {
+    rows: Vec<ClaimedRow>,
+    next_due: Option<DateTime<Utc>>,
+}
+
+/// A row of the claim's answer: a claimed job, or only `next_due` when none was claimed.
+#[derive(sqlx::FromRow)]
+struct ClaimAnswer {
+    next_due: Option<DateTime<Utc>>,
+    id: Option<i64>,
+    job_key: Option<String>,
+    payload: Option<serde_json::Value>,
+    attempts: Option<i32>,
+    version: Option<i32>,
+    lease_token: Option<uuid::Uuid>,
+}
+
+impl ClaimAnswer {
+    fn claimed(self) -> Option<ClaimedRow> {
+        Some(ClaimedRow {
+            id: self.id?,
+            job_key: self.job_key?,
+            payload: self.payload?,
+            attempts: self.attempts?,
+            version: self.version?,
+            lease_token: self.lease_token?,
+        })
+    }
 }
 
 pub struct Worker<H> {
@@ -260,16 +290,19 @@ impl<H: JobHandler> Worker<H> {
             let mut pause = IDLE_POLL;
             if free > 0 {
                 match this.claim(free).await {
-                    Ok(claimed) => {
-                        let filled = claimed.len() == free;
-                        for row in claimed {
+                    Ok(Claimed { rows, next_due }) => {
+                        let filled = rows.len() == free;
+                        for row in rows {
                             running.spawn(Arc::clone(&this).execute(row));
                         }
                         if filled {
                             // More may be due: claim again once a slot is free.
                             continue;
                         }
-                        pause = this.next_due_in().await.unwrap_or(IDLE_POLL);
+                        pause = next_due
+                            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                            .unwrap_or(IDLE_POLL)
+                            .min(IDLE_POLL);
                     }
                     Err(error) => {
                         tracing::warn!(queue = H::QUEUE, error = %error_chain(&error), "job queue unavailable");
@@ -288,39 +321,42 @@ impl<H: JobHandler> Worker<H> {
         tracing::info!(queue = H::QUEUE, "job worker stopped");
     }
 
-    async fn next_due_in(&self) -> Result<Duration, sqlx::Error> {
-        let next: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT min(CASE WHEN state = 'queued' THEN run_at ELSE lease_until END) FROM jobs
-             WHERE queue = $1 AND state IN ('queued', 'running')",
-        )
-        .bind(H::QUEUE)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(next
-            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(IDLE_POLL)
-            .min(IDLE_POLL))
-    }
-
-    /// Claims up to `slots` due jobs, most urgent first, each with its own lease token. A job
-    /// whose lease ran out (its worker died) is due again.
-    async fn claim(&self, slots: usize) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-        sqlx::query_as(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = now() + $2,
-                 lease_token = gen_random_uuid(), updated_at = now()
-             WHERE id IN (
-                 SELECT id FROM jobs
-                 WHERE queue = $1 AND ((state = 'queued' AND run_at <= now())
-                                       OR (state = 'running' AND lease_until < now()))
-                 ORDER BY priority_at, id
-                 LIMIT $3 FOR UPDATE SKIP LOCKED)
-             RETURNING id, job_key, payload, attempts, version, lease_token",
+    /// Claims up to `slots` due jobs, most urgent first, each with its own lease token (a job
+    /// whose lease ran out, its worker having died, is due again), and says when the next of
+    /// the others is due: one statement for what was two on every turn of the worker's loop.
+    async fn claim(&self, slots: usize) -> Result<Claimed, sqlx::Error> {
+        // The statement sees the jobs as they were before its own update, so the ones it
+        // claims are left out of the next due time by id. One row at least: with nothing
+        // claimed, the job columns are NULL and only `next_due` is read.
+        let answer: Vec<ClaimAnswer> = sqlx::query_as(
+            "WITH claimed AS (
+                 UPDATE jobs SET state = 'running', attempts = attempts + 1,
+                     lease_until = now() + $2, lease_token = gen_random_uuid(), updated_at = now()
+                 WHERE id IN (
+                     SELECT id FROM jobs
+                     WHERE queue = $1 AND ((state = 'queued' AND run_at <= now())
+                                           OR (state = 'running' AND lease_until < now()))
+                     ORDER BY priority_at, id
+                     LIMIT $3 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, job_key, payload, attempts, version, lease_token),
+             next AS (
+                 SELECT min(CASE WHEN state = 'queued' THEN run_at ELSE lease_until END) AS next_due
+                 FROM jobs
+                 WHERE queue = $1 AND state IN ('queued', 'running')
+                   AND id NOT IN (SELECT id FROM claimed))
+             SELECT next.next_due, claimed.* FROM next LEFT JOIN claimed ON TRUE",
         )
         .bind(H::QUEUE)
         .bind(interval(self.lease))
         .bind(i64::try_from(slots).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        let next_due = answer.first().and_then(|a| a.next_due);
+        let rows = answer
+            .into_iter()
+            .filter_map(ClaimAnswer::claimed)
+            .collect();
+        Ok(Claimed { rows, next_due })
     }
 
     /// Runs one claimed job and records how it ended.

@@ -14,7 +14,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use lockbridge_http::{html, problem::Problem};
-use lockbridge_remotelock::{Account, RemoteLockError, TokenSet};
+use lockbridge_remotelock::{Account, RemoteLockError, TokenManager, TokenSet};
 use lockbridge_runtime::{jobs, telemetry::error_chain};
 use lockbridge_work::{
     failures::{self, FailureKind},
@@ -133,20 +133,20 @@ pub(crate) async fn begin(state: &AppState) -> Result<url::Url, sqlx::Error> {
 }
 
 async fn remove(State(state): State<AppState>) -> Result<StatusCode, Problem> {
-    remove_stored(&state.pool).await?;
+    remove_stored(&state.pool, &state.tokens).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Refused while links exist: they name locks of this account (the schema insists too).
-pub(crate) async fn remove_stored(pool: &PgPool) -> Result<(), Problem> {
+pub(crate) async fn remove_stored(pool: &PgPool, tokens: &TokenManager) -> Result<(), Problem> {
     let links: i64 = sqlx::query_scalar("SELECT count(*) FROM lock_links")
         .fetch_one(pool)
         .await?;
     if links > 0 {
         return Err(links_remain(links));
     }
-    sqlx::query("DELETE FROM remotelock_authorization")
-        .execute(pool)
+    tokens
+        .remove()
         .await
         .map_err(|error| match constraint(&error) {
             // A link made since the count.

@@ -729,12 +729,6 @@ impl Provisioner {
             (&detail, announced),
         )
         .await?;
-        failures::resolve(
-            &mut *tx,
-            FailureKind::PinNotIssued,
-            Some(&booking.booking_id),
-        )
-        .await?;
         if announced == Announced::Unchanged {
             tx.commit().await?;
             tracing::info!(booking_id = %booking.booking_id, "{detail}");

@@ -425,8 +425,9 @@ pub(crate) enum Announced {
 }
 
 /// The PIN works: records its window, version, zone, the patron it is announced to and the
-/// guest this run made (if any), and notes `detail` in its history, in one statement. Answers
-/// the PIN version.
+/// guest this run made (if any), notes `detail` in its history and resolves the booking's
+/// `pin_not_issued` failure (as `failures::resolve` would), in one statement. Answers the PIN
+/// version.
 pub(crate) async fn mark_issued(
     tx: &mut Transaction<'_, Postgres>,
     booking: &Booking,
@@ -446,7 +447,10 @@ pub(crate) async fn mark_issued(
              WHERE booking_id = $1 RETURNING booking_id, pin_version),
          noted AS (
              INSERT INTO pin_history (booking_id, state, detail)
-             SELECT booking_id, 'issued', $11 FROM issued)
+             SELECT booking_id, 'issued', $11 FROM issued),
+         resolved AS (
+             UPDATE failures SET resolved_at = now(), updated_at = now()
+             WHERE kind = 'pin_not_issued' AND subject = $1 AND resolved_at IS NULL)
          SELECT pin_version FROM issued",
     )
     .bind(&booking.booking_id)

@@ -143,8 +143,10 @@ impl TestSystem {
     }
 
     /// The stored authorization dies as if revoked at RemoteLock: its refresh token is refused
-    /// and its access token has expired.
+    /// and its access token has expired, at RemoteLock too (a service reusing the token it
+    /// read a moment ago meets the 401 a revoked token gets).
     pub async fn revoke_authorization_at_remotelock(&self) {
+        self.sim.expire_access_tokens();
         let cipher = lockbridge_sealing::Sealer::new(
             lockbridge_remotelock::TOKEN_KEY,
             &services::TOKEN_ENCRYPTION_KEY.into(),

@@ -295,7 +295,7 @@ async fn remove_authorization(
     posted: Posted<NoFields>,
 ) -> Result<Response, UiError> {
     posted.session.require_admin()?;
-    let notice = match authorization::remove_stored(&state.pool).await {
+    let notice = match authorization::remove_stored(&state.pool, &state.tokens).await {
         Ok(()) => Notice::done(
             "The RemoteLock authorization is removed: lockbridge no longer acts on the account.",
         ),
