@@ -67,19 +67,21 @@ pub async fn claim_event(
 }
 
 /// Claims several events in one statement (a consumer's batch); returns those not seen before.
+/// Claims events `$2` for consumer `$1`, returning those not claimed before.
+pub(crate) const CLAIM_EVENTS: &str =
+    "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[])
+     ON CONFLICT DO NOTHING RETURNING event_id";
+
 pub async fn claim_events(
     tx: &mut Transaction<'_, Postgres>,
     consumer: &str,
     event_ids: &[Uuid],
 ) -> Result<HashSet<Uuid>, sqlx::Error> {
-    let claimed: Vec<Uuid> = sqlx::query_scalar(
-        "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[])
-         ON CONFLICT DO NOTHING RETURNING event_id",
-    )
-    .bind(consumer)
-    .bind(event_ids)
-    .fetch_all(&mut **tx)
-    .await?;
+    let claimed: Vec<Uuid> = sqlx::query_scalar(CLAIM_EVENTS)
+        .bind(consumer)
+        .bind(event_ids)
+        .fetch_all(&mut **tx)
+        .await?;
     Ok(claimed.into_iter().collect())
 }
 

@@ -1,13 +1,12 @@
 //! Takes the PIN events off `notifier.pins`. A `pin.issued` becomes a durable email job in the
-//! transaction that claims the event (one for a batch of deliveries), so the delivery is acknowledged at once and an SMTP relay
+//! statement that claims the event (one for a batch of deliveries), so the delivery is acknowledged at once and an SMTP relay
 //! that is down is the job worker's business, not the broker's. `pin.failed` and `pin.revoked`
 //! are only logged: staff are emailed from the failure the provisioner opens (see `alerts`).
 
 use lockbridge_domain::events::{Envelope, EventType, PinFailedData, PinRevokedData};
 use lockbridge_runtime::{
     amqp::{Delivery, Handler, HandlerError, decode_envelope, event_type},
-    db::claim_events,
-    jobs::{self, JobHandler, OnConflict},
+    jobs::{self, EventJob, JobHandler},
     wakeup::Channel,
 };
 use lockbridge_sealing::pins::PinSealer;
@@ -26,7 +25,7 @@ impl Handler for PinEvents {
         self.handle_batch(std::slice::from_ref(delivery)).await
     }
 
-    /// The batch's `pin.issued` events become email jobs in one transaction.
+    /// The batch's `pin.issued` events become email jobs in one statement.
     async fn handle_batch(&self, deliveries: &[Delivery]) -> Result<(), HandlerError> {
         let mut issued: Vec<EmailJob> = Vec::new();
         for delivery in deliveries {
@@ -56,34 +55,31 @@ impl Handler for PinEvents {
         if issued.is_empty() {
             return Ok(());
         }
-        // Jobs are inserted in key order, so batches of two notifier processes holding the same
-        // events never wait on each other in a cycle.
-        issued.sort_by_cached_key(|event| job_key(&event.data));
-        let ids: Vec<_> = issued.iter().map(|event| event.event_id).collect();
-        let mut tx = self.pool.begin().await?;
-        let fresh = claim_events(&mut tx, crate::CONSUMER, &ids).await?;
-        for event in &issued {
-            if !fresh.contains(&event.event_id) {
-                tracing::debug!(event_id = %event.event_id, "redelivered event was handled before");
-                continue;
-            }
-            let pin = &event.data;
+        let keys: Vec<String> = issued.iter().map(|event| job_key(&event.data)).collect();
+        let mut jobs = Vec::with_capacity(issued.len());
+        for (event, key) in issued.iter().zip(&keys) {
             let mut payload =
                 serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
             self.pins.seal_field(&mut payload, "/data/pin");
-            // Ignore, not requeue: a second event for the same PIN version must not make a
-            // second email, and the booking that starts soonest is emailed first.
-            jobs::enqueue(
-                &mut tx,
-                PinEmailSender::QUEUE,
-                &job_key(pin),
-                &payload,
-                pin.booking_starts_at,
-                OnConflict::Ignore,
-            )
-            .await?;
+            jobs.push(EventJob {
+                event_id: event.event_id,
+                key,
+                payload,
+                // The booking that starts soonest is emailed first.
+                priority_at: event.data.booking_starts_at,
+            });
         }
-        tx.commit().await?;
+        // A job that exists is kept, not requeued: a second event for the same PIN version
+        // must not make a second email.
+        let fresh =
+            jobs::enqueue_for_new_events(&self.pool, crate::CONSUMER, PinEmailSender::QUEUE, &jobs)
+                .await?;
+        if fresh.len() < jobs.len() {
+            tracing::debug!(
+                redelivered = jobs.len() - fresh.len(),
+                "redelivered events were handled before"
+            );
+        }
         Channel::jobs(PinEmailSender::QUEUE).ring();
         Ok(())
     }
