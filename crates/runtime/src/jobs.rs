@@ -374,8 +374,10 @@ impl<H: JobHandler> Worker<H> {
     /// the others is due: one statement for what was two on every turn of the worker's loop.
     async fn claim(&self, slots: usize) -> Result<Claimed, sqlx::Error> {
         // The statement sees the jobs as they were before its own update, so the ones it
-        // claims are left out of the next due time by id. One row at least: with nothing
-        // claimed, the job columns are NULL and only `next_due` is read.
+        // claims are left out of the next due time by id. A claim that filled its slots needs
+        // no next due time (the worker claims again as a slot frees): PostgreSQL skips that
+        // scan, which under a backlog of deferred jobs reads all of them. One row at least:
+        // with nothing claimed, the job columns are NULL and only `next_due` is read.
         let answer: Vec<ClaimAnswer> = sqlx::query_as(
             "WITH claimed AS (
                  UPDATE jobs SET state = 'running', attempts = attempts + 1,
@@ -390,7 +392,8 @@ impl<H: JobHandler> Worker<H> {
              next AS (
                  SELECT min(CASE WHEN state = 'queued' THEN run_at ELSE lease_until END) AS next_due
                  FROM jobs
-                 WHERE queue = $1 AND state IN ('queued', 'running')
+                 WHERE (SELECT count(*) FROM claimed) < $3
+                   AND queue = $1 AND state IN ('queued', 'running')
                    AND id NOT IN (SELECT id FROM claimed))
              SELECT next.next_due, claimed.* FROM next LEFT JOIN claimed ON TRUE",
         )
