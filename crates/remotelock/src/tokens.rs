@@ -48,7 +48,6 @@ struct Inner {
     recent: std::sync::Mutex<Option<Recent>>,
 }
 
-#[derive(Clone)]
 struct Recent {
     token: SecretString,
     read_at: std::time::Instant,
@@ -182,8 +181,8 @@ impl TokenManager {
 
     /// A usable access token, refreshed first when it is about to expire.
     pub async fn access_token(&self) -> Result<SecretString, RemoteLockError> {
-        if let Some(recent) = self.recent().filter(Recent::usable) {
-            return Ok(recent.token);
+        if let Some(token) = self.reusable() {
+            return Ok(token);
         }
         let mut db = self.connection().await?;
         let stored = load(&mut db, SELECT_TOKENS).await?;
@@ -216,8 +215,13 @@ impl TokenManager {
         self.refresh(RefreshReason::Rejected(rejected)).await
     }
 
-    fn recent(&self) -> Option<Recent> {
-        self.inner.recent.lock().expect("never poisoned").clone()
+    /// The token read or refreshed here a moment ago, if it is still good to use.
+    fn reusable(&self) -> Option<SecretString> {
+        let recent = self.inner.recent.lock().expect("never poisoned");
+        recent
+            .as_ref()
+            .filter(|recent| recent.usable())
+            .map(|recent| recent.token.clone())
     }
 
     fn remember(&self, token: &SecretString, expires_at: DateTime<Utc>) {

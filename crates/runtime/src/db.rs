@@ -66,12 +66,12 @@ pub async fn claim_event(
         .contains(&event_id))
 }
 
-/// Claims several events in one statement (a consumer's batch); returns those not seen before.
 /// Claims events `$2` for consumer `$1`, returning those not claimed before.
 pub(crate) const CLAIM_EVENTS: &str =
     "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[])
      ON CONFLICT DO NOTHING RETURNING event_id";
 
+/// Claims several events in one statement (a consumer's batch); returns those not seen before.
 pub async fn claim_events(
     tx: &mut Transaction<'_, Postgres>,
     consumer: &str,

@@ -100,9 +100,9 @@ pub enum OnConflict {
 }
 
 /// A job to queue for an event, unless the event was handled before.
-pub struct EventJob<'a> {
+pub struct EventJob {
     pub event_id: uuid::Uuid,
-    pub key: &'a str,
+    pub key: String,
     pub payload: serde_json::Value,
     pub priority_at: DateTime<Utc>,
 }
@@ -116,10 +116,10 @@ pub async fn enqueue_for_new_events(
     db: &PgPool,
     consumer: &str,
     queue: &str,
-    jobs: &[EventJob<'_>],
+    jobs: &[EventJob],
 ) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
     let ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.event_id).collect();
-    let keys: Vec<&str> = jobs.iter().map(|j| j.key).collect();
+    let keys: Vec<&str> = jobs.iter().map(|j| j.key.as_str()).collect();
     let payloads: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.payload).collect();
     let priorities: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.priority_at).collect();
     // In key order, so two processes inserting the same keys never wait on each other in a

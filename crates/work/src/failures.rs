@@ -104,14 +104,11 @@ pub async fn resolve_lock(
     kind: FailureKind,
     lock: &LockId,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE failures SET resolved_at = now(), updated_at = now()
-         WHERE kind = $1 AND subject = 'lock:' || $2 AND resolved_at IS NULL",
-    )
-    .bind(kind)
-    .bind(lock)
-    .execute(db)
-    .await?;
+    sqlx::query(&resolving("$1", "'lock:' || $2"))
+        .bind(kind)
+        .bind(lock)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -189,15 +186,24 @@ pub async fn resolve(
     kind: FailureKind,
     booking_id: Option<&BookingId>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE failures SET resolved_at = now(), updated_at = now()
-         WHERE kind = $1 AND subject = coalesce($2, '') AND resolved_at IS NULL",
-    )
-    .bind(kind)
-    .bind(booking_id)
-    .execute(db)
-    .await?;
+    sqlx::query(&resolving("$1", "coalesce($2, '')"))
+        .bind(kind)
+        .bind(booking_id)
+        .execute(db)
+        .await?;
     Ok(())
+}
+
+/// The statement that resolves the open failures of `kind` about any of `subjects`, both SQL
+/// expressions of the caller's statement (a booking's subject is its id, a system-wide
+/// failure's is empty, a lock's is `lock:` and its id). The one way a failure is resolved:
+/// a statement that resolves one beside its own write (a PIN issued, an email sent) takes it
+/// as a CTE instead of a second round trip.
+pub fn resolving(kind: &str, subjects: &str) -> String {
+    format!(
+        "UPDATE failures SET resolved_at = now(), updated_at = now()
+         WHERE kind = {kind} AND subject IN ({subjects}) AND resolved_at IS NULL"
+    )
 }
 
 /// Whether the failure is open: e.g. while the authorization is gone its one alert says it all,

@@ -12,6 +12,7 @@ use lockbridge_sealing::{
     SealError,
     pins::{PinSealer, SealedPin},
 };
+use lockbridge_work::failures::{self, FailureKind};
 use sqlx::{PgExecutor, Postgres, Transaction, types::Json};
 use uuid::Uuid;
 
@@ -426,8 +427,7 @@ pub(crate) enum Announced {
 
 /// The PIN works: records its window, version, zone, the patron it is announced to and the
 /// guest this run made (if any), notes `detail` in its history and resolves the booking's
-/// `pin_not_issued` failure (as `failures::resolve` would), in one statement. Answers the PIN
-/// version.
+/// `pin_not_issued` failure, in one statement. Answers the PIN version.
 pub(crate) async fn mark_issued(
     tx: &mut Transaction<'_, Postgres>,
     booking: &Booking,
@@ -436,7 +436,7 @@ pub(crate) async fn mark_issued(
     new_guest: Option<&NewGuest<'_>>,
     (detail, announced): (&str, Announced),
 ) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "WITH issued AS (
              UPDATE booking_pins SET state = 'issued', pin_version = pin_version + $12,
                  space_id = $2, valid_from = $3, valid_until = $4, time_zone = $5,
@@ -448,11 +448,10 @@ pub(crate) async fn mark_issued(
          noted AS (
              INSERT INTO pin_history (booking_id, state, detail)
              SELECT booking_id, 'issued', $11 FROM issued),
-         resolved AS (
-             UPDATE failures SET resolved_at = now(), updated_at = now()
-             WHERE kind = 'pin_not_issued' AND subject = $1 AND resolved_at IS NULL)
+         resolved AS ({resolving})
          SELECT pin_version FROM issued",
-    )
+        resolving = failures::resolving("$13", "$1")
+    ))
     .bind(&booking.booking_id)
     .bind(&booking.space_id)
     .bind(validity.valid_from)
@@ -465,6 +464,7 @@ pub(crate) async fn mark_issued(
     .bind(new_guest.map(|g| g.access))
     .bind(detail)
     .bind(i32::from(announced == Announced::NewVersion))
+    .bind(FailureKind::PinNotIssued)
     .fetch_one(&mut **tx)
     .await
 }

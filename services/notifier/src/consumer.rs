@@ -55,15 +55,14 @@ impl Handler for PinEvents {
         if issued.is_empty() {
             return Ok(());
         }
-        let keys: Vec<String> = issued.iter().map(|event| job_key(&event.data)).collect();
         let mut jobs = Vec::with_capacity(issued.len());
-        for (event, key) in issued.iter().zip(&keys) {
+        for event in &issued {
             let mut payload =
                 serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
             self.pins.seal_field(&mut payload, "/data/pin");
             jobs.push(EventJob {
                 event_id: event.event_id,
-                key,
+                key: job_key(&event.data),
                 payload,
                 // The booking that starts soonest is emailed first.
                 priority_at: event.data.booking_starts_at,

@@ -208,18 +208,16 @@ impl PinEmailSender {
     async fn record(&self, event: &EmailJob, message_id: &str) -> Result<(), sqlx::Error> {
         let pin = &event.data;
         // Answers how long the booking took from intake to this email, for the histogram.
-        // The failures are resolved as `failures::resolve` does: a booking's by its id, the
-        // system-wide one by the empty subject. A data-modifying CTE runs whether or not the
-        // insert finds the email already recorded.
-        let since_intake: Option<Option<f64>> = sqlx::query_scalar(
-            "WITH resolved AS (
-                 UPDATE failures SET resolved_at = now(), updated_at = now()
-                 WHERE kind = $6 AND subject IN ($1, '') AND resolved_at IS NULL)
+        // The booking's failure and the system-wide one (empty subject) are resolved by a
+        // data-modifying CTE, which runs whether or not the insert finds the email recorded.
+        let since_intake: Option<Option<f64>> = sqlx::query_scalar(&format!(
+            "WITH resolved AS ({resolving})
              INSERT INTO sent_emails (booking_id, pin_version, event_id, recipient, message_id)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
              RETURNING (SELECT extract(epoch FROM now() - created_at)::float8
                         FROM bookings WHERE booking_id = $1)",
-        )
+            resolving = failures::resolving("$6", "$1, ''")
+        ))
         .bind(pin.booking_id.as_str())
         .bind(pin.pin_version)
         .bind(event.event_id)
